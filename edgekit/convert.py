@@ -1,0 +1,294 @@
+"""`edgekit.convert`: one Keras model -> artifacts per format and precision, with parity.
+
+Everything is checked before any work starts; artifacts are written into a staging folder
+and moved into OUT only when every one of them converted, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit import converters, data, recipes
+from edgekit.contract import Contract, Preprocess, read_labels
+from edgekit.converters.base import Precision, tolerance_for
+from edgekit.errors import ConfigError, OutputMismatchError
+from edgekit.manifest import Artifact, Manifest, embedded_contract, replace_path, sha256, size_of
+from edgekit.parity import Parity, compare, structural
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+DEFAULT_FORMATS = ("tflite", "openvino", "coreml", "onnx")
+RESCALING_LAYERS = {"Rescaling", "Normalization"}
+
+
+@dataclass
+class Plan:
+    """Everything `convert` will do, validated before the first import of TensorFlow."""
+
+    model: Path
+    targets: list[tuple[str, Precision]]
+    out: Path
+    calib: Path | None = None
+    calib_samples: int = 100
+    random_calib: bool = False
+    val: Path | None = None
+    labels: list[str] | None = None
+    input_shape: list[int] | None = None
+    preprocess: str | Preprocess | None = None
+    safe_mode: bool = True
+    strict: bool = False
+
+    @property
+    def needs_calibration(self) -> bool:
+        calibrated = {"int8", "int8-io", "uint8-io", "int16x8"}
+        return any(p.value in calibrated and f != "coreml" for f, p in self.targets)
+
+
+@dataclass
+class ConvertReport:
+    out: Path
+    manifest: Manifest
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        return self.manifest.artifacts
+
+    @property
+    def failed(self) -> list[Artifact]:
+        return [a for a in self.artifacts if a.parity and not a.parity["passed"]]
+
+
+def plan(model: str | Path, *, to=None, precisions=None, recipe: str | None = None,
+         out: str | Path = "edgekit-out", calib=None, calib_samples: int | None = None,
+         random_calib: bool = False, val=None, labels=None, input_shape=None,
+         preprocess=None, safe_mode: bool = True, strict: bool = False) -> Plan:
+    """Check every argument and expand formats x precisions; raises ConfigError on the first
+    problem. Nothing heavy is imported here."""
+    from edgekit.source import detect_kind
+
+    detect_kind(Path(model))
+    targets = _targets(to, precisions, recipe)
+    options = recipes.get(recipe).options if recipe else {}
+    n = calib_samples or int(options.get("calib_samples", 100))
+    if n < 1:
+        raise ConfigError(f"--calib-samples must be at least 1; got: {n}")
+    p = Plan(Path(model), targets, Path(out), Path(calib) if calib else None, n, random_calib,
+             Path(val) if val else None, None, input_shape, preprocess or options.get("preprocess"),
+             safe_mode, strict)
+    if isinstance(labels, (str, Path)):
+        p.labels = read_labels(labels)
+    elif labels:
+        p.labels = list(labels)
+    for path, what in ((p.calib, "--calib"), (p.val, "--val")):
+        if path is not None and not path.exists():
+            raise ConfigError(f"{what} path not found; got: {path}")
+    if p.needs_calibration and p.calib is None and p.val is None and not random_calib:
+        raise ConfigError(
+            "int8/int16x8 quantization needs calibration data; pass --calib DIR (images) or "
+            "a .npy/.npz, or --random-calib to accept random data (poor accuracy)")
+    if p.out.exists() and not p.out.is_dir():
+        raise ConfigError(f"output path exists and is not a folder; got: {p.out}")
+    return p
+
+
+def _targets(to, precisions, recipe) -> list[tuple[str, Precision]]:
+    items: list[tuple[str, str]] = list(recipes.get(recipe).targets) if recipe else []
+    if to:
+        items = [recipes.parse_target(t) for t in _split(to)]
+    if not items:
+        items = [(f, "") for f in DEFAULT_FORMATS]
+    precs = [p.lower() for p in _split(precisions)] if precisions else []
+    out: list[tuple[str, Precision]] = []
+    for fmt, prec in items:
+        for pr in [prec] if prec else (precs or ["fp32"]):
+            converters.check_pair(fmt, pr)
+            if (fmt, Precision(pr)) not in out:
+                out.append((fmt, Precision(pr)))
+    return out
+
+
+def _split(v) -> list[str]:
+    parts = v.split(",") if isinstance(v, str) else [x for s in v for x in str(s).split(",")]
+    return [p.strip() for p in parts if p.strip()]
+
+
+def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
+    """Carry out a Plan; see `convert`."""
+    from edgekit import source as source_mod
+
+    say = progress or (lambda msg: log.info(msg))
+    t0 = time.perf_counter()
+    say(f"loading {p.model}")
+    src = source_mod.load(p.model, input_shape=p.input_shape, safe_mode=p.safe_mode)
+    contract = Contract(src.inputs, src.outputs, _preprocess(p.preprocess, src), p.labels)
+    calib, val = _data(p, src, contract)
+    parity_set = val or calib
+    ref = src.predict(parity_set.x) if parity_set is not None else None
+    digest = sha256(p.model)
+    manifest = Manifest(contract, {"path": str(p.model), "kind": src.kind, "sha256": digest},
+                        calib.record() if calib else None, edgekit_version=_version())
+    p.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=p.out, prefix=".staging-"))
+    try:
+        for fmt, precision in p.targets:
+            say(f"converting {fmt} {precision.value}")
+            art = _one(fmt, precision, src, contract, calib, staging, digest, p.model.stem)
+            if ref is not None or fmt == "coreml":
+                say(f"checking {fmt} {precision.value}")
+                art.parity = _check(staging / art.file, art, src, parity_set, ref).to_dict()
+            manifest.artifacts.append(art)
+        _publish(staging, p.out, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    report = ConvertReport(p.out, manifest, time.perf_counter() - t0)
+    if p.strict and report.failed:
+        worst = report.failed[0]
+        raise OutputMismatchError(
+            f"{len(report.failed)} artifact(s) missed parity, first {worst.file}: "
+            f"{worst.parity['reason']}", max_diff=worst.parity["max_abs"],
+            tolerance=worst.parity["tolerance"].get("max_abs", float("nan")))
+    return report
+
+
+def convert(model: str | Path | None = None, **options) -> ConvertReport:
+    """Convert a Keras model to edge formats and check each artifact against it.
+
+    Args:
+        model: `.keras`, legacy `.h5` or SavedModel folder; None for the bundled example.
+        to: formats, e.g. "tflite,onnx" or ["openvino:int8"]; default all four.
+        precisions: e.g. "fp32,fp16,int8", applied to formats given without one.
+        recipe: a name from `converters/*.toml`, e.g. "rpi5-int8".
+        out: output folder (default "edgekit-out"); gets the artifacts and edgekit.json.
+        calib, calib_samples, random_calib: calibration data (see edgekit.data).
+        val: labelled folder (one subfolder per class) for accuracy; labels: file or list.
+        input_shape, preprocess (preset name or Preprocess), safe_mode, strict.
+
+    Returns:
+        ConvertReport with the manifest (artifacts, parity, sizes, times).
+
+    Raises:
+        ConfigError: a bad argument (before any work); ConversionError: a converter failed;
+        OutputMismatchError: with strict=True, an artifact missed its tolerance.
+
+    Example:
+        >>> report = edgekit.convert("model.keras", to="tflite", precisions="int8", calib="imgs/")
+    """
+    progress = options.pop("progress", None)
+    if model is None:
+        return convert_example(progress=progress, **options)
+    return run(plan(model, **options), progress=progress)
+
+
+def convert_example(*, progress: Progress | None = None, **options) -> ConvertReport:
+    """The bundled shapes model, its generated calibration and validation splits, every format
+    and precision unless told otherwise."""
+    from edgekit.example import LABELS, MODEL
+    from edgekit.example.shapes import write_folder
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-example-") as tmp:
+        say = progress or (lambda m: None)
+        say("rendering the example's calibration and validation images")
+        options.setdefault("calib", write_folder(Path(tmp) / "calib", "calib", 200))
+        options.setdefault("val", write_folder(Path(tmp) / "val", "val", 400))
+        options.setdefault("labels", LABELS)
+        if not options.get("to") and not options.get("recipe"):
+            options["recipe"] = "all"
+        options["calib_samples"] = options.get("calib_samples") or 200
+        return run(plan(MODEL, **options), progress=progress)
+
+
+def _one(fmt, precision, src, contract, calib, staging: Path, digest: str, stem: str) -> Artifact:
+    conv = converters.get(fmt)
+    dest = staging / conv.file_name(stem, precision)
+    meta = embedded_contract(contract, precision=precision.value, source_sha256=digest)
+    t = time.perf_counter()
+    result = conv.write(src, precision, dest, calib=calib.x if calib else None, metadata=meta)
+    seconds = time.perf_counter() - t
+    return Artifact(dest.name, fmt, precision.value, size_of(dest), [], [], result.tools,
+                    round(seconds, 3), None, result.notes)
+
+
+def _check(path: Path, art: Artifact, src, samples, ref) -> Parity:
+    import platform
+
+    from edgekit.runtimes import load
+
+    if art.format == "coreml" and platform.system() != "Darwin":
+        from edgekit.converters.coreml import NOTHING_COMPRESSED, inspect
+
+        return structural(inspect(path), src, art.precision,
+                          compressed=NOTHING_COMPRESSED not in art.notes)
+    with load(path) as session:
+        got = session.predict(samples.x)
+        got = got if isinstance(got, list) else [got]
+        return compare(ref, got, tolerance=tolerance_for(art.precision), y=samples.y)
+
+
+def _publish(staging: Path, out: Path, manifest: Manifest) -> None:
+    """Fill in each artifact's I/O from its own runtime view, then move everything into OUT."""
+    from edgekit.runtimes import load
+
+    for art in manifest.artifacts:
+        path = staging / art.file
+        if art.format == "coreml":
+            art.inputs = [t.to_dict() for t in manifest.contract.inputs]
+            art.outputs = [t.to_dict() for t in manifest.contract.outputs]
+            continue
+        with load(path) as s:
+            art.inputs = [t.to_dict() for t in s.inputs]
+            art.outputs = [t.to_dict() for t in s.outputs]
+    for art in manifest.artifacts:
+        for f in [art.file] + ([Path(art.file).with_suffix(".bin").name] if art.format == "openvino" else []):
+            replace_path(staging / f, out / f)
+    manifest.save(out)
+
+
+def _preprocess(choice, src) -> Preprocess | None:
+    shape = src.inputs[0].shape
+    if len(shape) != 4:
+        return None
+    nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
+    size = (shape[2], shape[3]) if nchw else (shape[1], shape[2])
+    channels = shape[1] if nchw else shape[3]
+    kw = {"layout": "nchw" if nchw else "nhwc", "color": "gray" if channels == 1 else "rgb"}
+    if isinstance(choice, Preprocess):
+        return choice
+    if choice is None:
+        # a model that rescales inside itself wants raw 0..255 pixels
+        choice = "raw" if src.first_layer in RESCALING_LAYERS else "unit"
+    return Preprocess.from_preset(choice, size=size, **kw)
+
+
+def _data(p: Plan, src, contract: Contract):
+    shape, pre = src.inputs[0].shape, contract.preprocess
+    val = None
+    if p.val:
+        val = data.read_labelled(p.val, preprocess=pre, labels=p.labels)
+        if p.labels is None:
+            contract.labels = val.classes
+    if p.calib:
+        calib = data.read(p.calib, shape=shape, preprocess=pre, count=p.calib_samples)
+    elif val is not None:
+        calib = data.Samples(val.x[: p.calib_samples], "labelled-images", str(p.val))
+    else:
+        calib = data.random(shape=shape, count=min(p.calib_samples, 32) if not p.needs_calibration
+                            else p.calib_samples, preprocess=pre)
+        if not (p.random_calib or p.needs_calibration):
+            calib.kind = "random-parity-only"
+    return calib, val
+
+
+def _version() -> str:
+    from edgekit import __version__
+
+    return __version__

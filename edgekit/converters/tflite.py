@@ -1,0 +1,101 @@
+"""TFLite (LiteRT) flatbuffers: float, fp16, dynamic-range, full-integer and int16x8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit._deps import need, version
+from edgekit.converters.base import Converter, Precision, Result
+from edgekit.errors import ConversionError
+from edgekit.manifest import METADATA_KEY, write_atomic
+
+P = Precision
+FULL_INT = {P.INT8, P.INT8_IO, P.UINT8_IO}
+
+
+class TFLiteConverter(Converter):
+    name = "tflite"
+    suffix = ".tflite"
+    precisions = (P.FP32, P.FP16, P.DYNAMIC_INT8, P.INT8, P.INT8_IO, P.UINT8_IO, P.INT16X8)
+    calibrated = frozenset(FULL_INT | {P.INT16X8})
+
+    def write(self, source, precision, dest, *, calib, metadata) -> Result:
+        tf = need("tensorflow", what="TFLite conversion")
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen])
+        configure(converter, precision, calib, tf)
+        try:
+            flat = converter.convert()
+        except Exception as e:
+            raise ConversionError(
+                f"TFLite conversion ({precision.value}) failed: {_short(e)}; an op the "
+                "TFLite builtins lack? try --precision fp32 or another format"
+            ) from e
+        write_atomic(Path(dest), add_metadata(flat, {METADATA_KEY: metadata}))
+        return Result(tools={"tensorflow": tf.__version__})
+
+
+def configure(converter, precision: Precision, calib: np.ndarray | None, tf) -> None:
+    """The TFLiteConverter settings for one precision (shared with the benchmarks)."""
+    if precision is P.FP32:
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision is P.FP16:
+        converter.target_spec.supported_types = [tf.float16]
+        return
+    if precision is P.DYNAMIC_INT8:
+        return
+
+    def samples():
+        for x in calib:
+            yield [x[None].astype(np.float32)]
+
+    converter.representative_dataset = samples
+    if precision is P.INT16X8:
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        return
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    io = {P.INT8_IO: tf.int8, P.UINT8_IO: tf.uint8}.get(precision)
+    if io is not None:
+        converter.inference_input_type = io
+        converter.inference_output_type = io
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def add_metadata(flat: bytes, entries: dict[str, str]) -> bytes:
+    """Append named metadata buffers (TFLite's own mechanism) to a flatbuffer."""
+    import flatbuffers
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flat), 0)
+    model.metadata = list(model.metadata or [])
+    for key, text in entries.items():
+        buf = schema.BufferT()
+        buf.data = np.frombuffer(text.encode(), np.uint8)
+        model.buffers.append(buf)
+        md = schema.MetadataT()
+        md.name = key
+        md.buffer = len(model.buffers) - 1
+        model.metadata.append(md)
+    builder = flatbuffers.Builder(len(flat) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def tools() -> dict[str, str]:
+    return {"tensorflow": version("tensorflow") or "?"}
+
+
+def _short(e: Exception) -> str:
+    text = " ".join(str(e).split())
+    return text[:300]

@@ -1,0 +1,86 @@
+"""Does an artifact still behave like the source model? Numbers, and a verdict per precision."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgekit.converters.base import Tolerance
+
+
+@dataclass
+class Parity:
+    """Agreement between an artifact's outputs and the reference, over `samples` inputs."""
+
+    samples: int
+    max_abs: float
+    mean_abs: float
+    cosine: float  # mean over samples of the cosine similarity of the flattened outputs
+    top1_agreement: float | None
+    accuracy: float | None
+    reference_accuracy: float | None
+    tolerance: dict
+    passed: bool
+    reason: str = ""
+    checked: str = "numeric"  # numeric | structural
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(ref: list[np.ndarray], got: list[np.ndarray], *, tolerance: Tolerance,
+            y: np.ndarray | None = None) -> Parity:
+    """Compare per-output batches; the first output decides top-1 and accuracy."""
+    diffs = [np.abs(r.astype(np.float64) - g.astype(np.float64)) for r, g in zip(ref, got)]
+    max_abs = float(max(d.max() for d in diffs))
+    mean_abs = float(np.mean([d.mean() for d in diffs]))
+    r0, g0 = ref[0].reshape(len(ref[0]), -1), got[0].reshape(len(got[0]), -1)
+    cos = float(np.mean([_cosine(a, b) for a, b in zip(r0, g0)]))
+    classifier = r0.shape[1] > 1
+    top1 = float(np.mean(r0.argmax(1) == g0.argmax(1))) if classifier else None
+    acc = ref_acc = None
+    if y is not None and classifier:
+        acc = float(np.mean(g0.argmax(1) == y))
+        ref_acc = float(np.mean(r0.argmax(1) == y))
+    passed, reason = verdict(tolerance, max_abs, cos, top1)
+    return Parity(len(r0), max_abs, mean_abs, cos, top1, acc, ref_acc, tolerance.to_dict(),
+                  passed, reason)
+
+
+def verdict(tol: Tolerance, max_abs: float, cos: float, top1: float | None) -> tuple[bool, str]:
+    misses = []
+    if tol.max_abs is not None and not max_abs <= tol.max_abs:
+        misses.append(f"max abs error {max_abs:.2e} > {tol.max_abs:.0e}")
+    if tol.min_cosine is not None and not cos >= tol.min_cosine:
+        misses.append(f"cosine {cos:.4f} < {tol.min_cosine}")
+    if tol.min_top1 is not None and top1 is not None and not top1 >= tol.min_top1:
+        misses.append(f"top-1 agreement {top1:.3f} < {tol.min_top1}")
+    return not misses, "; ".join(misses)
+
+
+def structural(info: dict, source, precision: str, *, compressed: bool = True) -> Parity:
+    """Core ML off macOS: check I/O names, shapes and weight storage; say numbers need a Mac."""
+    misses = []
+    if len(info["inputs"]) != len(source.inputs) or len(info["outputs"]) != len(source.outputs):
+        misses.append("input/output count differs from the source model")
+    for got, want in zip(info["inputs"] + info["outputs"], source.inputs + source.outputs):
+        if list(got["shape"]) != list(want.shape):
+            misses.append(f"{got['name']} shape {got['shape']} != {want.shape}")
+    if not compressed:
+        pass
+    elif precision.startswith("palettize") and "constexpr_lut_to_dense" not in info["compressed_weights"]:
+        misses.append("no palettized weights found")
+    elif precision == "int8" and not any("affine" in k or "blockwise" in k or "dequantize" in k
+                                       for k in info["compressed_weights"]):
+        misses.append("no int8 weights found")
+    reason = "; ".join(misses) or "structure ok; numeric check needs macOS (Core ML runs there only)"
+    nan = float("nan")
+    return Parity(0, nan, nan, nan, None, None, None, {}, not misses, reason, "structural")
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return 1.0 if na == nb else 0.0
+    return float(np.dot(a, b) / (na * nb))

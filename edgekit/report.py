@@ -1,0 +1,112 @@
+"""Benchmark every artifact of a convert output folder; chart and HTML report.
+
+The chart (latency against size, coloured by accuracy) is drawn with OpenCV, which the light
+install already has, and embedded in the HTML, so the report is one self-contained file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.bench import BenchResult, benchmark
+from edgekit.manifest import Manifest
+
+W, H, M = 760, 440, 70  # chart size and margin, pixels
+
+
+def bench_folder(folder: Path, **options) -> tuple[list[BenchResult], list[str]]:
+    """Benchmark each artifact in the manifest; returns results and skipped-with-reason lines."""
+    manifest = Manifest.load(folder)
+    results, skipped = [], []
+    for art in manifest.artifacts:
+        if art.format == "coreml" and platform.system() != "Darwin":
+            skipped.append(f"{art.file}: Core ML runs on macOS only")
+            continue
+        r = benchmark(Path(folder) / art.file, **options)
+        r.parity = art.parity
+        results.append(r)
+    return results, skipped
+
+
+def accuracy_of(r: BenchResult) -> float | None:
+    p = r.parity or {}
+    return p.get("accuracy") if p.get("accuracy") is not None else p.get("top1_agreement")
+
+
+def chart_png(results: list[BenchResult], path: Path) -> Path:
+    """Scatter of p50 latency (y) against file size (x, log), colour from red (low accuracy)
+    to green (high), one labelled point per artifact."""
+    import cv2
+
+    img = np.full((H, W, 3), 255, np.uint8)
+    sizes = np.log10([max(r.size_bytes, 1) for r in results])
+    lat = np.asarray([r.p50_ms for r in results])
+    sx = _scale(sizes, M, W - 30)
+    sy = _scale(lat, H - M, 30)
+    cv2.rectangle(img, (M, 30), (W - 30, H - M), (200, 200, 200), 1)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, "file size (log scale)", (W // 2 - 80, H - 20), font, 0.5, (60, 60, 60), 1)
+    cv2.putText(img, "p50 ms", (5, 20), font, 0.5, (60, 60, 60), 1)
+    for v, y in ((lat.min(), H - M), (lat.max(), 30)):
+        cv2.putText(img, f"{v:.2f}", (5, int(y) + 5), font, 0.4, (60, 60, 60), 1)
+    for v, x in ((sizes.min(), M), (sizes.max(), W - 30)):
+        cv2.putText(img, _kb(10**v), (int(x) - 20, H - M + 18), font, 0.4, (60, 60, 60), 1)
+    for r, x, y in zip(results, sx, sy):
+        acc = accuracy_of(r)
+        color = (160, 160, 160) if acc is None else (0, int(200 * acc), int(230 * (1 - acc)))
+        cv2.circle(img, (int(x), int(y)), 7, color, -1, cv2.LINE_AA)
+        label = f"{r.format} {r.precision or ''}".strip()
+        cv2.putText(img, label, (int(x) + 9, int(y) - 6), font, 0.4, (30, 30, 30), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def html_report(results: list[BenchResult], skipped: list[str], env: dict, chart: Path,
+                path: Path) -> Path:
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in table_row(r)) + "</tr>"
+        for r in results)
+    head = "".join(f"<th>{h}</th>" for h in TABLE_HEAD)
+    img = base64.b64encode(Path(chart).read_bytes()).decode()
+    notes = "".join(f"<li>{html.escape(s)}</li>" for s in skipped)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>edgekit bench</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#eee}}</style>
+</head><body><h1>edgekit bench</h1>
+<p>{html.escape(str(env.get('cpu')))} &middot; {env.get('cores')} cores &middot;
+{html.escape(str(env.get('os')))}</p>
+<table id="results"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
+<h2>Latency against size</h2><img id="chart" alt="p50 latency against file size"
+src="data:image/png;base64,{img}"><ul>{notes}</ul>
+<details><summary>machine</summary><pre>{html.escape(json.dumps(env, indent=2))}</pre></details>
+</body></html>"""
+    Path(path).write_text(page, encoding="utf-8")
+    return Path(path)
+
+
+TABLE_HEAD = ("artifact", "format", "precision", "size", "parity", "accuracy", "p50 ms",
+              "p90 ms", "FPS", "peak MB")
+
+
+def table_row(r: BenchResult) -> tuple:
+    p = r.parity or {}
+    parity = "-" if not p else ("pass" if p.get("passed") else "FAIL")
+    acc = p.get("accuracy")
+    return (Path(r.artifact).name, r.format, r.precision or "-", _kb(r.size_bytes), parity,
+            f"{acc:.1%}" if acc is not None else "-", f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}",
+            f"{r.fps:.1f}", f"{r.peak_rss_mb:.0f}")
+
+
+def _scale(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    span = v.max() - v.min()
+    return np.full(len(v), (lo + hi) / 2) if span == 0 else lo + (v - v.min()) / span * (hi - lo)
+
+
+def _kb(n: float) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"

@@ -1,0 +1,93 @@
+"""`edgekit.load(path)`: any artifact behind one Session API, chosen by its file type."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+
+from edgekit.contract import Contract
+from edgekit.errors import ConfigError, ModelLoadError
+from edgekit.manifest import MANIFEST_NAME, sibling_manifest
+from edgekit.runtimes.base import Session
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = {  # suffix -> "module:Class"
+    ".tflite": "edgekit.runtimes.tflite:TFLiteSession",
+    ".xml": "edgekit.runtimes.openvino:OpenVINOSession",
+    ".bin": "edgekit.runtimes.openvino:OpenVINOSession",
+    ".onnx": "edgekit.runtimes.onnx:ONNXSession",
+    ".mlpackage": "edgekit.runtimes.coreml:CoreMLSession",
+    ".mlmodel": "edgekit.runtimes.coreml:CoreMLSession",
+}
+FORMAT_OF = {".tflite": "tflite", ".xml": "openvino", ".bin": "openvino", ".onnx": "onnx",
+             ".mlpackage": "coreml", ".mlmodel": "coreml"}
+
+
+def load(path: str | Path, *, threads: int | None = None, device: str | None = None,
+         **options: object) -> Session:
+    """Load an artifact and its input contract.
+
+    Args:
+        path: a .tflite, OpenVINO .xml (with its .bin), .onnx or .mlpackage.
+        threads: intra-op threads for the runtime (None: the runtime's default).
+        device: OpenVINO device (CPU, GPU, NPU, AUTO), ONNX provider (cpu, cuda, tensorrt)
+            or Core ML compute unit (all, cpu, gpu, ane).
+        **options: runtime-specific: `xnnpack=False`, `delegate="libedgetpu.so.1"`,
+            `backend="tflite-runtime"` (TFLite); `hint="throughput"` (OpenVINO).
+
+    Returns:
+        A Session with `inputs`, `outputs`, `contract`, `predict`, `predict_image`, `run_raw`.
+
+    Raises:
+        ModelLoadError: the file is missing, corrupt or of an unknown type.
+
+    Example:
+        >>> s = edgekit.load("out/shapes_int8.tflite")
+        >>> probs = s.predict_image(cv2.imread("cat.jpg"))
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"artifact not found; got: {p}")
+    if p.is_dir() and p.suffix != ".mlpackage":
+        hint = " (a convert output folder: pass one of its files)" if (p / MANIFEST_NAME).exists() else ""
+        raise ModelLoadError(f"{p} is a folder{hint}; pass a .tflite, .xml, .onnx or .mlpackage")
+    if p.suffix not in RUNTIMES:
+        raise ModelLoadError(
+            f"unknown artifact type {p.suffix or '(no suffix)'}; got: {p.name}; edgekit runs "
+            f"{', '.join(sorted(set(RUNTIMES)))}")
+    module, cls = RUNTIMES[p.suffix].split(":")
+    session = getattr(importlib.import_module(module), cls)(
+        p, threads=threads, device=device, **options)
+    attach_contract(session)
+    return session
+
+
+def attach_contract(session: Session) -> None:
+    """Manifest beside the file first, then the contract embedded in the artifact."""
+    manifest = sibling_manifest(session.path)
+    if manifest:
+        session.contract = manifest.contract
+        session.precision = manifest.find(session.path).precision
+        return
+    raw = session.embedded_metadata()
+    if not raw:
+        return
+    try:
+        data = json.loads(raw)
+        session.contract = Contract.from_dict(data["contract"])
+        session.precision = data.get("precision")
+    except (ValueError, KeyError, TypeError) as e:
+        log.warning("ignoring unreadable embedded contract in %s: %s", session.path.name, e)
+
+
+def format_of(path: Path) -> str:
+    p = Path(path)
+    if p.suffix not in FORMAT_OF:
+        raise ConfigError(f"unknown artifact type; got: {p.name}")
+    return FORMAT_OF[p.suffix]
+
+
+__all__ = ["load", "Session", "format_of", "RUNTIMES"]

@@ -1,0 +1,80 @@
+"""OpenVINO sessions: IR (.xml + .bin) on CPU, GPU, NPU or AUTO with a latency/throughput hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgekit._deps import need
+from edgekit.contract import TensorSpec
+from edgekit.errors import ConfigError, DeviceUnavailableError, ModelLoadError
+from edgekit.runtimes.base import Session
+
+HINTS = ("latency", "throughput")
+
+
+class OpenVINOSession(Session):
+    format = "openvino"
+
+    def __init__(self, path, *, threads: int | None = None, device: str | None = None,
+                 hint: str = "latency", **_: object) -> None:
+        super().__init__(path)
+        if hint not in HINTS:
+            raise ConfigError(f"unknown OpenVINO hint; got: {hint!r}; choose from {HINTS}")
+        ov = need("openvino", what="running OpenVINO IR")
+        self.runtime = f"openvino {ov.__version__}"
+        xml = self.path.with_suffix(".xml")
+        if not xml.with_suffix(".bin").is_file():
+            raise ModelLoadError(f"{xml.with_suffix('.bin').name} is missing beside {xml.name}; "
+                                 "copy the .xml and .bin together")
+        core = ov.Core()
+        try:
+            self._model = core.read_model(str(xml))
+        except Exception as e:
+            raise ModelLoadError(f"cannot read {xml.name}: {_first(e)}; re-export the IR") from e
+        device = (device or "CPU").upper()
+        config = {"PERFORMANCE_HINT": hint.upper()}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        try:
+            self._compiled = core.compile_model(self._model, device, config)
+        except Exception as e:
+            if device.split(":")[0] not in core.available_devices and device != "AUTO":
+                raise DeviceUnavailableError(
+                    f"OpenVINO device {device} is not available here; available: "
+                    f"{core.available_devices}") from e
+            raise ModelLoadError(f"cannot compile {xml.name} for {device}: {_first(e)}") from e
+        self._request = self._compiled.create_infer_request()
+        self.inputs = [_spec(p) for p in self._compiled.inputs]
+        self.outputs = [_spec(p) for p in self._compiled.outputs]
+
+    def _invoke(self, arrays):
+        res = self._request.infer(arrays, share_inputs=True)
+        return [res[p] for p in self._compiled.outputs]
+
+    def embedded_metadata(self):
+        rt = self._model.get_rt_info()
+        if "edgekit" in rt:
+            try:
+                return self._model.get_rt_info(["edgekit", "contract"]).astype(str)
+            except RuntimeError:
+                return None
+        return None
+
+    def close(self):
+        self._request = self._compiled = None
+
+
+def _spec(port) -> TensorSpec:
+    names = port.get_names()
+    name = sorted(names)[0] if names else port.get_any_name()
+    shape = [int(d) for d in port.get_partial_shape().to_shape()] if port.get_partial_shape().is_static else [
+        (d.get_length() if d.is_static else -1) for d in port.get_partial_shape()]
+    return TensorSpec(name, shape, port.get_element_type().to_dtype().name)
+
+
+def _first(e: Exception) -> str:
+    return " ".join(str(e).split())[:200]
+
+
+def is_ir(path: Path) -> bool:
+    return Path(path).suffix in (".xml", ".bin")

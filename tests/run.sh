@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up both environments from the lock files and run the tests:
+#   .venv        the conversion toolchain (requirements/convert.txt): the whole suite
+#   .venv-light  the device install, no TensorFlow (requirements/light.txt): tests marked light
+# Extra arguments go to the first pytest run, e.g. `bash tests/run.sh -k runtime`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+setup() {  # venv lockfile
+  [ -x "$1/bin/python" ] || "$PY" -m venv "$1"
+  "$1/bin/python" -m pip install -q --disable-pip-version-check -r "$2"
+  "$1/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+}
+
+# The HTML report is checked in a real headless browser.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+    >/dev/null 2>&1 || echo "warning: could not install chromium; the browser test will fail in CI"
+fi
+
+setup .venv requirements/convert.txt
+setup .venv-light requirements/light.txt
+export TF_CPP_MIN_LOG_LEVEL=3 TQDM_DISABLE=1
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
+EDGEKIT_LIGHT=1 .venv-light/bin/python -m pytest -q -p no:cacheprovider -m light tests

@@ -1,0 +1,115 @@
+"""Bad input: one line on stderr, a non-zero exit, no traceback, no partial artifact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import artifacts_in, run_cli
+
+
+def check_refused(result, out, *, code: int = 2, words: tuple[str, ...] = ()):
+    err = result.stderr.strip()
+    assert result.returncode == code, (result.returncode, err[-2000:])
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("error:"), err[-1000:]
+    for w in words:
+        assert w in err, (w, err)
+    assert not [n for n in artifacts_in(out) if not n.startswith(".")]
+
+
+def test_missing_model(tmp_path):
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", tmp_path / "nope.keras", "-o", out), out,
+                  words=("model not found",))
+
+
+def test_file_that_is_not_a_model(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", f, "-o", out), out, words=("not a Keras model",))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_truncated_model(tiny_keras, tmp_path, suffix):
+    import keras
+
+    full = tmp_path / f"full{suffix}"
+    keras.saving.load_model(tiny_keras).save(full)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", cut, "--to", "tflite", "-o", out), out)
+
+
+def test_lambda_layer_refused_in_safe_mode(tmp_path):
+    import keras
+
+    inp = keras.Input((8, 8, 3))
+    out_t = keras.layers.Lambda(lambda t: t * 2.0)(inp)
+    model = keras.Model(inp, keras.layers.Flatten()(out_t))
+    path = tmp_path / "lam.keras"
+    model.save(path)
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", path, "--to", "onnx", "-o", out), out,
+                  words=("Lambda", "--no-safe-mode"))
+    ok = run_cli("convert", path, "--to", "onnx", "-o", out, "--no-safe-mode")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "lam_fp32.onnx" in artifacts_in(out)
+
+
+@pytest.mark.parametrize("to,words", [("onnx:int8", ("onnx cannot do", "fp32")),
+                                      ("tflite:palettize4", ("tflite can do",)),
+                                      ("tensorrt", ("unknown format",))])
+def test_impossible_format_precision(tiny_keras, tmp_path, to, words):
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", tiny_keras, "--to", to, "-o", out), out, words=words)
+
+
+def test_int8_without_calibration_data(tiny_keras, tmp_path):
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", tiny_keras, "--to", "tflite:int8", "-o", out), out,
+                  words=("--calib", "--random-calib"))
+
+
+def test_calibration_folder_without_images(tiny_keras, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", tiny_keras, "--to", "tflite:int8", "--calib", empty,
+                          "-o", out), out, words=("no readable images",))
+
+
+def test_calibration_tensors_of_wrong_shape(tiny_keras, tmp_path):
+    npy = tmp_path / "calib.npy"
+    np.save(npy, np.zeros((4, 16, 16, 3), np.float32))
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", tiny_keras, "--to", "tflite:int8", "--calib", npy,
+                          "-o", out), out, words=("[N, 32, 32, 3]",))
+
+
+def test_unknown_recipe(tiny_keras, tmp_path):
+    out = tmp_path / "out"
+    check_refused(run_cli("convert", tiny_keras, "--recipe", "pi9", "-o", out), out,
+                  words=("rpi5-int8",))
+
+
+def test_op_a_format_cannot_express(tmp_path):
+    """MatrixDeterminant has no TFLite builtin: a one-line ConversionError, exit 1, nothing
+    written, although earlier targets in the same run had converted."""
+    import tensorflow as tf
+
+    class Det(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 4, 4], tf.float32)])
+        def serve(self, x):
+            return {"det": tf.linalg.det(x)}
+
+    model = Det()
+    path = tmp_path / "det_sm"
+    tf.saved_model.save(model, str(path), signatures={"serving_default": model.serve})
+    out = tmp_path / "out"
+    result = run_cli("convert", path, "--to", "onnx,tflite", "-o", out)
+    check_refused(result, out, code=1, words=("TFLite conversion", "failed"))

@@ -1,0 +1,189 @@
+"""edgekit.load: same numbers as the raw runtimes, quantized I/O, threads, bad files."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import edgekit
+from edgekit.errors import InputError, ModelLoadError
+from tests.test_convert_example import by
+
+
+def inputs(n=4, seed=0):
+    from edgekit.example.shapes import arrays
+
+    images, _ = arrays("val", n)
+    return np.concatenate([img[None, :, :, ::-1].astype(np.float32) for img in images])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "int8-io", "uint8-io", "int16x8"])
+def test_tflite_equals_raw_interpreter(example_out, precision):
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = example_out.out / by(example_out, "tflite", precision).file
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    x = inputs(3)
+    with edgekit.load(path) as s:
+        for sample in x:
+            q = sample[None]
+            if i["dtype"] != np.float32:
+                scale, zp = i["quantization"]
+                info = np.iinfo(i["dtype"])
+                q = np.clip(np.round(q / scale + zp), info.min, info.max).astype(i["dtype"])
+            it.set_tensor(i["index"], q)
+            it.invoke()
+            raw = it.get_tensor(o["index"])
+            if o["dtype"] != np.float32:
+                scale, zp = o["quantization"]
+                raw = (raw.astype(np.float32) - zp) * np.float32(scale)
+            np.testing.assert_array_equal(s.predict(sample[None]), raw)
+            assert s.run_raw([q])[0].dtype == o["dtype"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_openvino_equals_raw_runtime(example_out, precision):
+    import openvino as ov
+
+    path = example_out.out / by(example_out, "openvino", precision).file
+    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    x = inputs(2)
+    with edgekit.load(path) as s:
+        for sample in x:
+            raw = compiled(sample[None])[compiled.outputs[0]]
+            np.testing.assert_array_equal(s.predict(sample[None]), raw)
+
+
+def test_onnx_equals_raw_runtime(example_out):
+    import onnxruntime as ort
+
+    path = example_out.out / by(example_out, "onnx", "fp32").file
+    raw_s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = inputs(2)
+    with edgekit.load(path) as s:
+        raw = np.concatenate([raw_s.run(None, {raw_s.get_inputs()[0].name: v[None]})[0] for v in x])
+        np.testing.assert_array_equal(s.predict(x), raw)
+
+
+def test_predict_image_applies_the_contract(example_out):
+    from edgekit.example.shapes import arrays
+
+    images, _ = arrays("val", 2)
+    with edgekit.load(example_out.out / by(example_out, "onnx", "fp32").file) as s:
+        by_hand = s.predict(images[0][None, :, :, ::-1].astype(np.float32))
+        np.testing.assert_allclose(s.predict_image(images[0]), by_hand, atol=1e-6)
+        bigger = np.kron(images[1], np.ones((2, 2, 1), np.uint8))  # 128x128: resized by contract
+        assert s.predict_image(bigger).argmax() == s.predict_image(images[1]).argmax()
+
+
+def test_wrong_shape_and_dtype_are_clear_errors(example_out):
+    with edgekit.load(example_out.out / by(example_out, "tflite", "fp32").file) as s:
+        with pytest.raises(InputError, match=r"expects shape \[1, 64, 64, 3\]"):
+            s.predict(np.zeros((1, 32, 32, 3), np.float32))
+        with pytest.raises(InputError, match="numeric"):
+            s.predict(np.array([["a"]]))
+        assert s.predict(np.zeros((64, 64, 3))).shape == (1, 4)  # batch added, cast
+
+
+def test_concurrent_predicts_are_correct(example_out):
+    x = inputs(8)
+    with edgekit.load(example_out.out / by(example_out, "tflite", "int8").file) as s:
+        expected = [s.predict(v[None]) for v in x]
+        errors = []
+
+        def worker(k):
+            for _ in range(10):
+                for i in range(len(x)):
+                    if not np.array_equal(s.predict(x[i][None]), expected[i]):
+                        errors.append((k, i))
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    assert errors == []
+
+
+@pytest.mark.parametrize("fmt,precision", [("tflite", "fp32"), ("onnx", "fp32"),
+                                           ("openvino", "fp32")])
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_corrupt_files_raise_not_crash(example_out, tmp_path, fmt, precision, damage):
+    src = example_out.out / by(example_out, fmt, precision).file
+    target = tmp_path / src.name
+    data = src.read_bytes()
+    bad = data[: len(data) // 3] if damage == "truncate" else bytes(
+        np.random.default_rng(0).integers(0, 256, len(data) // 4, dtype=np.uint8))
+    if fmt == "openvino":  # damage the weights, keep the xml
+        target.write_bytes(data)
+        target.with_suffix(".bin").write_bytes(src.with_suffix(".bin").read_bytes()[:100])
+        if damage == "garbage":
+            target.write_bytes(bad)
+    else:
+        target.write_bytes(bad)
+    with pytest.raises(ModelLoadError):
+        edgekit.load(target)
+
+
+def test_tflite_with_bad_tensor_index_is_refused(example_out, tmp_path):
+    """A structurally valid flatbuffer whose operator points at a tensor that is not there."""
+    from edgekit.converters.tflite import _schema
+    import flatbuffers
+
+    schema = _schema()
+    src = example_out.out / by(example_out, "tflite", "fp32").file
+    model = schema.ModelT.InitFromPackedBuf(bytearray(src.read_bytes()), 0)
+    model.subgraphs[0].operators[0].inputs[0] = 10_000
+    b = flatbuffers.Builder(0)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    with pytest.raises(ModelLoadError, match="missing tensor"):
+        edgekit.load(bad)
+
+
+def test_unknown_type_and_folder(example_out, tmp_path):
+    (tmp_path / "m.pt").write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="unknown artifact type"):
+        edgekit.load(tmp_path / "m.pt")
+    with pytest.raises(ModelLoadError, match="convert output folder"):
+        edgekit.load(example_out.out)
+
+
+def test_tflite_made_outside_edgekit(tmp_path, tiny_keras):
+    """A plain TFLiteConverter file: no manifest, no metadata; I/O read from the model."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(tiny_keras)
+    flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    path = tmp_path / "plain.tflite"
+    path.write_bytes(flat)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    with edgekit.load(path) as s:
+        assert s.contract is None and s.inputs[0].shape == [1, 32, 32, 3]
+        np.testing.assert_allclose(s.predict(x), model.predict(x, verbose=0), atol=1e-5)
+        with pytest.warns(UserWarning, match="no preprocessing contract"):
+            assert s.predict_image(np.zeros((40, 50, 3), np.uint8)).shape == (1, 4)
+    r = edgekit.benchmark(path, runs=20, warmup=2)
+    assert r.runs == 20 and r.p50_ms > 0 and r.precision is None
+
+
+def test_xnnpack_off_and_threads_give_same_numbers(example_out):
+    path = example_out.out / by(example_out, "tflite", "fp32").file
+    x = inputs(2)
+    with edgekit.load(path) as a, edgekit.load(path, xnnpack=False, threads=1) as b:
+        np.testing.assert_allclose(a.predict(x), b.predict(x), atol=1e-5)
+
+
+def test_coreml_off_macos_is_a_clear_error(example_out):
+    import platform
+
+    if platform.system() == "Darwin":
+        pytest.skip("Core ML runs here")
+    from edgekit.errors import DeviceUnavailableError
+
+    with pytest.raises(DeviceUnavailableError, match="macOS"):
+        edgekit.load(example_out.out / by(example_out, "coreml", "fp32").file)
