@@ -34,7 +34,7 @@ def __getattr__(name):
 
         return load
     if name == "convert":
-        from edgekit.convert import convert
+        from edgekit.conversion import convert
 
         return convert
     if name == "benchmark":

@@ -20,7 +20,10 @@ from edgekit.errors import EdgeKitError
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:  # piped or logged: wide enough for the tables
+        console.width = max(console.width, 160)
+    return console
 
 
 def guarded(fn):
@@ -79,6 +82,7 @@ def _shape(ctx, param, value):
 @click.option("--to", "to", help="Formats: tflite,openvino,coreml,onnx (or fmt:precision).")
 @click.option("--precision", "precisions", help="e.g. fp32,fp16,int8 for formats given bare.")
 @click.option("--recipe", help="A named recipe from converters/ (see `edgekit recipes`).")
+@click.option("--device", "device", help="A target from devices/ (e.g. rpi5): use its recipe.")
 @click.option("--calib", type=click.Path(path_type=Path), help="Image folder or .npy/.npz.")
 @click.option("--calib-samples", type=click.IntRange(min=1), help="Calibration samples [100].")
 @click.option("--random-calib", is_flag=True, help="Calibrate on random data (poor accuracy).")
@@ -93,12 +97,16 @@ def _shape(ctx, param, value):
 @click.option("--strict", is_flag=True, help="Exit 1 if any artifact misses its tolerance.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @guarded
-def convert(model, to, precisions, recipe, calib, calib_samples, random_calib, val, labels,
+def convert(model, to, precisions, recipe, device, calib, calib_samples, random_calib, val, labels,
             input_shape, preprocess, out, no_safe_mode, strict, as_json):
     """Convert MODEL (.keras, .h5 or SavedModel; default: the bundled example) and check
     every artifact against it."""
-    from edgekit.convert import convert as do_convert
+    from edgekit.conversion import convert as do_convert
 
+    if device and not recipe:
+        from edgekit.devices import get
+
+        recipe = get(device).recipe
     console = _console(stderr=as_json)
     with console.status("starting") as status:
         report = do_convert(
@@ -106,7 +114,7 @@ def convert(model, to, precisions, recipe, calib, calib_samples, random_calib, v
             calib_samples=calib_samples, random_calib=random_calib, val=val, labels=labels,
             input_shape=input_shape, preprocess=preprocess, out=out,
             safe_mode=not no_safe_mode, strict=strict,
-            progress=lambda msg: (status.update(msg), console.log(msg)))
+            progress=lambda msg: (status.update(msg), console.print(f"[dim]{msg}[/]")))
     if as_json:
         click.echo(json.dumps(report.manifest.to_dict(), indent=2))
         return
@@ -124,25 +132,28 @@ def convert_table(report):
 
     t = Table(title=f"edgekit convert: {report.manifest.source['path']}")
     for col in ("format", "precision", "size", "parity", "max abs", "top-1", "accuracy", "time"):
-        t.add_column(col, justify="right" if col not in ("format", "precision") else "left")
+        t.add_column(col, justify="right" if col not in ("format", "precision") else "left",
+                     no_wrap=True)
+    notes, ref = set(), None
     for a in report.artifacts:
         p = a.parity or {}
         verdict = "-" if not p else ("[green]pass[/]" if p["passed"] else "[red]FAIL[/]")
         if p.get("checked") == "structural":
-            verdict += " (structure; numbers need macOS)" if p["passed"] else ""
+            verdict += "*"
+            notes.add("* Core ML: structure checked; the numeric check needs macOS")
+        ref = p.get("reference_accuracy", ref)
+        acc = p.get("accuracy")
         t.add_row(a.format, a.precision, _kb(a.size_bytes), verdict, _num(p.get("max_abs"), ".1e"),
-                  _num(p.get("top1_agreement"), ".1%"), _acc(p), f"{a.convert_seconds:.1f} s")
+                  _num(p.get("top1_agreement"), ".1%"), _num(acc, ".1%"),
+                  f"{a.convert_seconds:.1f} s")
+    if ref is not None:
+        notes.add(f"Keras model accuracy on the validation set: {ref:.1%}")
+    t.caption = "\n".join(sorted(notes))
     return t
 
 
 def _num(v, fmt: str) -> str:
     return "-" if v is None or v != v else format(v, fmt)
-
-
-def _acc(p: dict) -> str:
-    if p.get("accuracy") is None:
-        return "-"
-    return f"{p['accuracy']:.1%} (keras {p['reference_accuracy']:.1%})"
 
 
 @main.command()
@@ -202,7 +213,8 @@ def bench_table(results):
 
     t = Table(title="edgekit bench")
     for h in TABLE_HEAD:
-        t.add_column(h, justify="left" if h in ("artifact", "format", "precision") else "right")
+        t.add_column(h, justify="left" if h in ("artifact", "format", "precision") else "right",
+                     no_wrap=True)
     for r in results:
         t.add_row(*[str(c) for c in table_row(r)])
     return t
@@ -237,6 +249,17 @@ def info(artifact):
             click.echo(json.dumps(s.contract.to_dict(), indent=2))
         else:
             click.echo("  no edgekit contract (made outside edgekit)")
+
+
+@main.command()
+@guarded
+def devices():
+    """List the hardware-target profiles."""
+    from edgekit import devices as dev
+
+    for name in dev.names():
+        d = dev.get(name)
+        click.echo(f"{name:18} {d.name}: {d.cpu}; recipe {d.recipe}; reached by {d.reach}")
 
 
 @main.command()

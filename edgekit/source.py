@@ -76,6 +76,7 @@ def load(
     path = Path(path)
     kind = detect_kind(path)
     tf = need("tensorflow", what="converting models")
+    tf.get_logger().setLevel(logging.ERROR)
     if kind == "savedmodel":
         fn, sig_in, names, first = _savedmodel(path, tf)
         keras_model = None

@@ -61,7 +61,7 @@ def example_data(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def example_out(tmp_path_factory, example_data):
     """The bundled example converted to every format and precision (the README's main job)."""
-    from edgekit.convert import convert
+    from edgekit.conversion import convert
     from edgekit.example import LABELS, MODEL
 
     out = tmp_path_factory.mktemp("example-out")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from edgekit.convert import convert
+from edgekit.conversion import convert
 
 if __name__ == "__main__":
     out = Path(__file__).parent / "example"

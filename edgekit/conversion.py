@@ -198,9 +198,11 @@ def convert_example(*, progress: Progress | None = None, **options) -> ConvertRe
     with tempfile.TemporaryDirectory(prefix="edgekit-example-") as tmp:
         say = progress or (lambda m: None)
         say("rendering the example's calibration and validation images")
-        options.setdefault("calib", write_folder(Path(tmp) / "calib", "calib", 200))
-        options.setdefault("val", write_folder(Path(tmp) / "val", "val", 400))
-        options.setdefault("labels", LABELS)
+        if options.get("calib") is None:
+            options["calib"] = write_folder(Path(tmp) / "calib", "calib", 200)
+        if options.get("val") is None:
+            options["val"] = write_folder(Path(tmp) / "val", "val", 400)
+        options["labels"] = options.get("labels") or LABELS
         if not options.get("to") and not options.get("recipe"):
             options["recipe"] = "all"
         options["calib_samples"] = options.get("calib_samples") or 200
@@ -214,7 +216,8 @@ def _one(fmt, precision, src, contract, calib, staging: Path, digest: str, stem:
     t = time.perf_counter()
     result = conv.write(src, precision, dest, calib=calib.x if calib else None, metadata=meta)
     seconds = time.perf_counter() - t
-    return Artifact(dest.name, fmt, precision.value, size_of(dest), [], [], result.tools,
+    size = size_of(dest) + (size_of(dest.with_suffix(".bin")) if fmt == "openvino" else 0)
+    return Artifact(dest.name, fmt, precision.value, size, [], [], result.tools,
                     round(seconds, 3), None, result.notes)
 
 
