@@ -23,7 +23,12 @@ def mobilenet_v2(folder: Path) -> Path:
     path = folder / "mobilenet_v2.keras"
     if not path.exists():
         keras.utils.set_random_seed(0)
-        keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3)).save(path)
+        model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+        for layer in model.layers:  # BatchNorm statistics from data, as after training
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.0
+        model(calibration(8), training=True)
+        model.save(path)
     return path
 
 

@@ -16,8 +16,13 @@ from pathlib import Path
 
 from _common import calibration, median, mobilenet_v2, save, timed
 
-TARGETS = [("tflite", "fp32"), ("tflite", "int8"), ("openvino", "int8"), ("coreml", "fp16"),
-           ("onnx", "fp32")]
+TARGETS = [
+    ("tflite", "fp32"),
+    ("tflite", "int8"),
+    ("openvino", "int8"),
+    ("coreml", "fp16"),
+    ("onnx", "fp32"),
+]
 
 
 def via_edgekit(model: Path, fmt: str, precision: str, out: Path, calib) -> None:
@@ -52,16 +57,21 @@ def direct(model: Path, fmt: str, precision: str, out: Path, calib) -> None:
     elif fmt == "coreml":
         import coremltools as ct
 
-        ml = ct.convert(m, convert_to="mlprogram", compute_precision=ct.precision.FLOAT16,
-                        inputs=[ct.TensorType(shape=(1, 224, 224, 3))],
-                        minimum_deployment_target=ct.target.iOS16)
+        ml = ct.convert(
+            m,
+            convert_to="mlprogram",
+            compute_precision=ct.precision.FLOAT16,
+            inputs=[ct.TensorType(shape=(1, 224, 224, 3))],
+            minimum_deployment_target=ct.target.iOS16,
+        )
         ml.save(str(out / "d.mlpackage"))
     else:
         import tf2onnx
 
         spec = (tf.TensorSpec((1, 224, 224, 3), tf.float32, name="input"),)
-        tf2onnx.convert.from_keras(m, input_signature=spec, opset=17,
-                                   output_path=str(out / "d.onnx"))
+        tf2onnx.convert.from_keras(
+            m, input_signature=spec, opset=17, output_path=str(out / "d.onnx")
+        )
 
 
 def main() -> None:
@@ -83,11 +93,16 @@ def main() -> None:
             for r in range(args.rounds):
                 pair = [(ek, via_edgekit), (dr, direct)]
                 for bucket, fn in pair if r % 2 == 0 else pair[::-1]:
-                    bucket.append(timed(lambda: fn(model, fmt, precision, Path(tmp), calib)))
-            row = {"target": f"{fmt}-{precision}", "edgekit_s": round(median(ek), 3),
-                   "direct_s": round(median(dr), 3), "ratio": round(median(ek) / median(dr), 3),
-                   "edgekit_runs_s": [round(v, 3) for v in ek],
-                   "direct_runs_s": [round(v, 3) for v in dr]}
+                    args_ = (model, fmt, precision, Path(tmp), calib)
+                    bucket.append(timed(lambda fn=fn, a=args_: fn(*a)))
+            row = {
+                "target": f"{fmt}-{precision}",
+                "edgekit_s": round(median(ek), 3),
+                "direct_s": round(median(dr), 3),
+                "ratio": round(median(ek) / median(dr), 3),
+                "edgekit_runs_s": [round(v, 3) for v in ek],
+                "direct_runs_s": [round(v, 3) for v in dr],
+            }
             print(row, flush=True)
             rows.append(row)
     path = save("convert_time", {"goal": "ratio <= 1.15", "rounds": args.rounds, "rows": rows})

@@ -26,24 +26,62 @@ BIN = Path(sys.executable).parent
 
 def edgekit_p50(path: Path, runs: int, threads: int, tmp: Path) -> float:
     out = tmp / "ek.json"
-    subprocess.run([BIN / "edgekit", "bench", str(path), "--runs", str(runs), "--warmup", "10",
-                    "--threads", str(threads), "--json", str(out)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            BIN / "edgekit",
+            "bench",
+            str(path),
+            "--runs",
+            str(runs),
+            "--warmup",
+            "10",
+            "--threads",
+            str(threads),
+            "--json",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return json.loads(out.read_text())["results"][0]["p50_ms"]
 
 
 def litert_p50(path: Path, runs: int, threads: int, tmp: Path) -> float:
     out = tmp / "lr.json"
-    subprocess.run([BIN / "litert-benchmark", f"--model={path}", f"--num_runs={runs}",
-                    "--warmup_runs=10", f"--num_threads={threads}", f"--result_json={out}"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            BIN / "litert-benchmark",
+            f"--model={path}",
+            f"--num_runs={runs}",
+            "--warmup_runs=10",
+            f"--num_threads={threads}",
+            f"--result_json={out}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return json.loads(out.read_text())["latency"]["median_ms"]
 
 
 def benchmark_app_p50(path: Path, runs: int, threads: int, tmp: Path) -> float:
-    res = subprocess.run([BIN / "benchmark_app", "-m", str(path), "-d", "CPU", "-hint", "latency",
-                          "-niter", str(runs), "-nthreads", str(threads)],
-                         check=True, capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            BIN / "benchmark_app",
+            "-m",
+            str(path),
+            "-d",
+            "CPU",
+            "-hint",
+            "latency",
+            "-niter",
+            str(runs),
+            "-nthreads",
+            str(threads),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     m = re.search(r"Latency:.*?Median:\s+([\d.]+) ms", res.stdout, re.S)
     if not m:
         raise RuntimeError(f"no median in benchmark_app output:\n{res.stdout[-2000:]}")
@@ -58,13 +96,20 @@ def artifacts(tmp: Path) -> dict[str, Path]:
     model = mobilenet_v2(tmp)
     calib = tmp / "calib.npy"
     np.save(calib, np.random.default_rng(0).uniform(-1, 1, (16, 224, 224, 3)).astype("float32"))
-    convert(model, to="tflite:fp32,tflite:int8,openvino:fp16,openvino:int8", calib=calib,
-            calib_samples=16, out=tmp / "out")
+    convert(
+        model,
+        to="tflite:fp32,tflite:int8,openvino:fp16,openvino:int8",
+        calib=calib,
+        calib_samples=16,
+        out=tmp / "out",
+    )
     stem = tmp / "out" / "mobilenet_v2"
-    return {"tflite-fp32": stem.with_name("mobilenet_v2_fp32.tflite"),
-            "tflite-int8": stem.with_name("mobilenet_v2_int8.tflite"),
-            "openvino-fp16": stem.with_name("mobilenet_v2_fp16.xml"),
-            "openvino-int8": stem.with_name("mobilenet_v2_int8.xml")}
+    return {
+        "tflite-fp32": stem.with_name("mobilenet_v2_fp32.tflite"),
+        "tflite-int8": stem.with_name("mobilenet_v2_int8.tflite"),
+        "openvino-fp16": stem.with_name("mobilenet_v2_fp16.xml"),
+        "openvino-int8": stem.with_name("mobilenet_v2_int8.xml"),
+    }
 
 
 def main() -> None:
@@ -77,21 +122,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for name, path in artifacts(tmp).items():
-            tool_name, tool = (("litert-benchmark", litert_p50) if name.startswith("tflite")
-                               else ("benchmark_app -hint latency", benchmark_app_p50))
+            tool_name, tool = (
+                ("litert-benchmark", litert_p50)
+                if name.startswith("tflite")
+                else ("benchmark_app -hint latency", benchmark_app_p50)
+            )
             ek, tl = [], []
             for r in range(args.rounds):
                 pair = [(ek, edgekit_p50), (tl, tool)]
                 for bucket, fn in pair if r % 2 == 0 else pair[::-1]:
                     bucket.append(fn(path, args.runs, args.threads, tmp))
-            row = {"artifact": name, "tool": tool_name, "threads": args.threads,
-                   "edgekit_p50_ms": round(median(ek), 3), "tool_p50_ms": round(median(tl), 3),
-                   "ratio": round(median(ek) / median(tl), 3),
-                   "edgekit_rounds_ms": ek, "tool_rounds_ms": tl}
+            row = {
+                "artifact": name,
+                "tool": tool_name,
+                "threads": args.threads,
+                "edgekit_p50_ms": round(median(ek), 3),
+                "tool_p50_ms": round(median(tl), 3),
+                "ratio": round(median(ek) / median(tl), 3),
+                "edgekit_rounds_ms": ek,
+                "tool_rounds_ms": tl,
+            }
             print(row, flush=True)
             rows.append(row)
-    path = save("runtime_overhead", {"goal": "ratio <= 1.03", "runs": args.runs,
-                                     "rounds": args.rounds, "rows": rows})
+    path = save(
+        "runtime_overhead",
+        {"goal": "ratio <= 1.03", "runs": args.runs, "rounds": args.rounds, "rows": rows},
+    )
     print(f"wrote {path}")
 
 

@@ -1,9 +1,9 @@
 """edgekit: take a trained Keras model to edge devices and prove it works there.
 
-    import edgekit
-    report = edgekit.convert("model.keras", to=["tflite", "openvino"], precisions=["fp16"])
-    session = edgekit.load("out/model_fp16.tflite")
-    probs = session.predict_image(frame)
+import edgekit
+report = edgekit.convert("model.keras", to=["tflite", "openvino"], precisions=["fp16"])
+session = edgekit.load("out/model_fp16.tflite")
+probs = session.predict_image(frame)
 """
 
 import os as _os

@@ -48,9 +48,17 @@ class BenchResult:
         return asdict(self)
 
 
-def benchmark(path: str | Path, *, threads: int | None = None, runs: int | None = None,
-              duration: float | None = None, warmup: int = 10, sustained: float | None = None,
-              device: str | None = None, **options) -> BenchResult:
+def benchmark(
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    runs: int | None = None,
+    duration: float | None = None,
+    warmup: int = 10,
+    sustained: float | None = None,
+    device: str | None = None,
+    **options,
+) -> BenchResult:
     """Measure one artifact.
 
     Args:
@@ -65,8 +73,10 @@ def benchmark(path: str | Path, *, threads: int | None = None, runs: int | None 
         >>> r.p50_ms, r.fps
     """
     if runs is not None and runs < 1 or duration is not None and duration <= 0 or warmup < 0:
-        raise ConfigError(f"runs and duration must be positive, warmup >= 0; got runs={runs}, "
-                          f"duration={duration}, warmup={warmup}")
+        raise ConfigError(
+            f"runs and duration must be positive, warmup >= 0; got runs={runs}, "
+            f"duration={duration}, warmup={warmup}"
+        )
     from edgekit.manifest import size_of
 
     rss0 = rss_mb()
@@ -86,14 +96,27 @@ def benchmark(path: str | Path, *, threads: int | None = None, runs: int | None 
     ms = np.asarray(times) * 1e3
     p = Path(path)
     return BenchResult(
-        artifact=str(p), format=type(session).format, precision=session.precision,
+        artifact=str(p),
+        format=type(session).format,
+        precision=session.precision,
         size_bytes=size_of(p) + (size_of(p.with_suffix(".bin")) if p.suffix == ".xml" else 0),
-        runtime=session.runtime, threads=threads, runs=len(ms), load_ms=round(load_ms, 3),
-        first_ms=round(first_ms, 3), p50_ms=_r(np.percentile(ms, 50)),
-        p90_ms=_r(np.percentile(ms, 90)), p99_ms=_r(np.percentile(ms, 99)), mean_ms=_r(ms.mean()),
-        std_ms=_r(ms.std()), min_ms=_r(ms.min()), max_ms=_r(ms.max()),
-        fps=_r(1e3 / ms.mean()), peak_rss_mb=round(peak_rss_mb(), 1),
-        rss_growth_mb=round(max(peak - rss0, 0.0), 1), sustained=log)
+        runtime=session.runtime,
+        threads=threads,
+        runs=len(ms),
+        load_ms=round(load_ms, 3),
+        first_ms=round(first_ms, 3),
+        p50_ms=_r(np.percentile(ms, 50)),
+        p90_ms=_r(np.percentile(ms, 90)),
+        p99_ms=_r(np.percentile(ms, 99)),
+        mean_ms=_r(ms.mean()),
+        std_ms=_r(ms.std()),
+        min_ms=_r(ms.min()),
+        max_ms=_r(ms.max()),
+        fps=_r(1e3 / ms.mean()),
+        peak_rss_mb=round(peak_rss_mb(), 1),
+        rss_growth_mb=round(max(peak - rss0, 0.0), 1),
+        sustained=log,
+    )
 
 
 def timed_loop(session, feed, *, runs: int | None, duration: float | None) -> list[float]:

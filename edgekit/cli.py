@@ -48,8 +48,11 @@ def guarded(fn):
         except Exception as e:  # a bug or an unwrapped third-party failure
             if debug:
                 raise
-            _console(True).print(f"[red]error:[/] {type(e).__name__}: {_one_line(e)} "
-                                 "(run with --debug for the traceback)", soft_wrap=True)
+            _console(True).print(
+                f"[red]error:[/] {type(e).__name__}: {_one_line(e)} "
+                "(run with --debug for the traceback)",
+                soft_wrap=True,
+            )
             sys.exit(1)
 
     return wrapper
@@ -64,8 +67,10 @@ def _one_line(e: Exception) -> str:
 @click.version_option(package_name="edgekit")
 def main(debug: bool) -> None:
     """Take a trained Keras model to edge devices and prove it works there."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _shape(ctx, param, value):
@@ -89,16 +94,36 @@ def _shape(ctx, param, value):
 @click.option("--val", type=click.Path(path_type=Path), help="Labelled folder DIR/<class>/*.")
 @click.option("--labels", type=click.Path(path_type=Path), help="Text file, one label a line.")
 @click.option("--input-shape", callback=_shape, help="e.g. 1,224,224,3 for dynamic models.")
-@click.option("--preprocess", type=click.Choice(["raw", "unit", "tf", "torch"]),
-              help="Pixel scaling [auto: raw if the model rescales itself, else unit].")
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("edgekit-out"),
-              show_default=True)
+@click.option(
+    "--preprocess",
+    type=click.Choice(["raw", "unit", "tf", "torch"]),
+    help="Pixel scaling [auto: raw if the model rescales itself, else unit].",
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), default=Path("edgekit-out"), show_default=True
+)
 @click.option("--no-safe-mode", is_flag=True, help="Allow Lambda layers (runs code from the file).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any artifact misses its tolerance.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @guarded
-def convert(model, to, precisions, recipe, device, calib, calib_samples, random_calib, val, labels,
-            input_shape, preprocess, out, no_safe_mode, strict, as_json):
+def convert(
+    model,
+    to,
+    precisions,
+    recipe,
+    device,
+    calib,
+    calib_samples,
+    random_calib,
+    val,
+    labels,
+    input_shape,
+    preprocess,
+    out,
+    no_safe_mode,
+    strict,
+    as_json,
+):
     """Convert MODEL (.keras, .h5 or SavedModel; default: the bundled example) and check
     every artifact against it."""
     from edgekit.conversion import convert as do_convert
@@ -110,17 +135,30 @@ def convert(model, to, precisions, recipe, device, calib, calib_samples, random_
     console = _console(stderr=as_json)
     with console.status("starting") as status:
         report = do_convert(
-            model, to=to, precisions=precisions, recipe=recipe, calib=calib,
-            calib_samples=calib_samples, random_calib=random_calib, val=val, labels=labels,
-            input_shape=input_shape, preprocess=preprocess, out=out,
-            safe_mode=not no_safe_mode, strict=strict,
-            progress=lambda msg: (status.update(msg), console.print(f"[dim]{msg}[/]")))
+            model,
+            to=to,
+            precisions=precisions,
+            recipe=recipe,
+            calib=calib,
+            calib_samples=calib_samples,
+            random_calib=random_calib,
+            val=val,
+            labels=labels,
+            input_shape=input_shape,
+            preprocess=preprocess,
+            out=out,
+            safe_mode=not no_safe_mode,
+            strict=strict,
+            progress=lambda msg: (status.update(msg), console.print(f"[dim]{msg}[/]")),
+        )
     if as_json:
         click.echo(json.dumps(report.manifest.to_dict(), indent=2))
         return
     console.print(convert_table(report))
-    console.print(f"wrote {len(report.artifacts)} artifacts and edgekit.json to {report.out} "
-                  f"in {report.seconds:.1f} s")
+    console.print(
+        f"wrote {len(report.artifacts)} artifacts and edgekit.json to {report.out} "
+        f"in {report.seconds:.1f} s"
+    )
     if report.failed:
         console.print(f"[yellow]{len(report.failed)} artifact(s) missed parity (see table)[/]")
 
@@ -132,8 +170,9 @@ def convert_table(report):
 
     t = Table(title=f"edgekit convert: {report.manifest.source['path']}")
     for col in ("format", "precision", "size", "parity", "max abs", "top-1", "accuracy", "time"):
-        t.add_column(col, justify="right" if col not in ("format", "precision") else "left",
-                     no_wrap=True)
+        t.add_column(
+            col, justify="right" if col not in ("format", "precision") else "left", no_wrap=True
+        )
     notes, ref = set(), None
     for a in report.artifacts:
         p = a.parity or {}
@@ -143,9 +182,16 @@ def convert_table(report):
             notes.add("* Core ML: structure checked; the numeric check needs macOS")
         ref = p.get("reference_accuracy", ref)
         acc = p.get("accuracy")
-        t.add_row(a.format, a.precision, _kb(a.size_bytes), verdict, _num(p.get("max_abs"), ".1e"),
-                  _num(p.get("top1_agreement"), ".1%"), _num(acc, ".1%"),
-                  f"{a.convert_seconds:.1f} s")
+        t.add_row(
+            a.format,
+            a.precision,
+            _kb(a.size_bytes),
+            verdict,
+            _num(p.get("max_abs"), ".1e"),
+            _num(p.get("top1_agreement"), ".1%"),
+            _num(acc, ".1%"),
+            f"{a.convert_seconds:.1f} s",
+        )
     if ref is not None:
         notes.add(f"Keras model accuracy on the validation set: {ref:.1%}")
     t.caption = "\n".join(sorted(notes))
@@ -160,25 +206,41 @@ def _num(v, fmt: str) -> str:
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
 @click.option("--runs", type=click.IntRange(min=1), help="Timed runs [100].")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds instead of runs.")
+@click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds instead of runs."
+)
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--device", help="OpenVINO device, ONNX provider or Core ML compute unit.")
-@click.option("--sustained", type=click.FloatRange(min=0, min_open=True),
-              help="Also log latency/temperature/clock each second for S seconds.")
+@click.option(
+    "--sustained",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Also log latency/temperature/clock each second for S seconds.",
+)
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write results as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write results as CSV.")
-@click.option("--report", "report_dir", type=click.Path(path_type=Path),
-              help="Folder for chart.png and report.html [the output folder when given one].")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    help="Folder for chart.png and report.html [the output folder when given one].",
+)
 @guarded
-def bench(artifacts, threads, runs, duration, warmup, device, sustained, json_path, csv_path,
-          report_dir):
+def bench(
+    artifacts, threads, runs, duration, warmup, device, sustained, json_path, csv_path, report_dir
+):
     """Benchmark artifacts, or every artifact of a convert output folder."""
     from edgekit import report as rep
     from edgekit.bench import benchmark
     from edgekit.fingerprint import fingerprint
 
-    opts = dict(threads=threads, runs=runs, duration=duration, warmup=warmup, device=device,
-                sustained=sustained)
+    opts = dict(
+        threads=threads,
+        runs=runs,
+        duration=duration,
+        warmup=warmup,
+        device=device,
+        sustained=sustained,
+    )
     console = _console()
     results, skipped = [], []
     with console.status("benchmarking"):
@@ -196,8 +258,9 @@ def bench(artifacts, threads, runs, duration, warmup, device, sustained, json_pa
         console.print(f"[yellow]skipped[/] {s}")
     console.print(f"[dim]{env['cpu']}, {env['cores']} cores, {env['os']}[/]")
     if json_path:
-        json_path.write_text(json.dumps({"machine": env, "results": [r.to_dict() for r in results]},
-                                        indent=2))
+        json_path.write_text(
+            json.dumps({"machine": env, "results": [r.to_dict() for r in results]}, indent=2)
+        )
     if csv_path:
         write_csv(csv_path, results, env)
     if report_dir and results:
@@ -213,8 +276,9 @@ def bench_table(results):
 
     t = Table(title="edgekit bench")
     for h in TABLE_HEAD:
-        t.add_column(h, justify="left" if h in ("artifact", "format", "precision") else "right",
-                     no_wrap=True)
+        t.add_column(
+            h, justify="left" if h in ("artifact", "format", "precision") else "right", no_wrap=True
+        )
     for r in results:
         t.add_row(*[str(c) for c in table_row(r)])
     return t
@@ -223,8 +287,9 @@ def bench_table(results):
 def write_csv(path: Path, results, env: dict) -> None:
     import csv
 
-    rows = [{k: v for k, v in r.to_dict().items() if k not in ("parity", "sustained")}
-            for r in results]
+    rows = [
+        {k: v for k, v in r.to_dict().items() if k not in ("parity", "sustained")} for r in results
+    ]
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=[*rows[0], "cpu", "os"])
         w.writeheader()

@@ -14,12 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from edgekit import converters, data, recipes
 from edgekit.contract import Contract, Preprocess, read_labels
 from edgekit.converters.base import Precision, tolerance_for
-from edgekit.errors import ConfigError, OutputMismatchError
+from edgekit.errors import ConfigError, ConversionError, ModelLoadError, OutputMismatchError
 from edgekit.manifest import Artifact, Manifest, embedded_contract, replace_path, sha256, size_of
 from edgekit.parity import Parity, compare, structural
 
@@ -68,10 +66,23 @@ class ConvertReport:
         return [a for a in self.artifacts if a.parity and not a.parity["passed"]]
 
 
-def plan(model: str | Path, *, to=None, precisions=None, recipe: str | None = None,
-         out: str | Path = "edgekit-out", calib=None, calib_samples: int | None = None,
-         random_calib: bool = False, val=None, labels=None, input_shape=None,
-         preprocess=None, safe_mode: bool = True, strict: bool = False) -> Plan:
+def plan(
+    model: str | Path,
+    *,
+    to=None,
+    precisions=None,
+    recipe: str | None = None,
+    out: str | Path = "edgekit-out",
+    calib=None,
+    calib_samples: int | None = None,
+    random_calib: bool = False,
+    val=None,
+    labels=None,
+    input_shape=None,
+    preprocess=None,
+    safe_mode: bool = True,
+    strict: bool = False,
+) -> Plan:
     """Check every argument and expand formats x precisions; raises ConfigError on the first
     problem. Nothing heavy is imported here."""
     from edgekit.source import detect_kind
@@ -82,9 +93,20 @@ def plan(model: str | Path, *, to=None, precisions=None, recipe: str | None = No
     n = calib_samples or int(options.get("calib_samples", 100))
     if n < 1:
         raise ConfigError(f"--calib-samples must be at least 1; got: {n}")
-    p = Plan(Path(model), targets, Path(out), Path(calib) if calib else None, n, random_calib,
-             Path(val) if val else None, None, input_shape, preprocess or options.get("preprocess"),
-             safe_mode, strict)
+    p = Plan(
+        Path(model),
+        targets,
+        Path(out),
+        Path(calib) if calib else None,
+        n,
+        random_calib,
+        Path(val) if val else None,
+        None,
+        input_shape,
+        preprocess or options.get("preprocess"),
+        safe_mode,
+        strict,
+    )
     if isinstance(labels, (str, Path)):
         p.labels = read_labels(labels)
     elif labels:
@@ -95,7 +117,8 @@ def plan(model: str | Path, *, to=None, precisions=None, recipe: str | None = No
     if p.needs_calibration and p.calib is None and p.val is None and not random_calib:
         raise ConfigError(
             "int8/int16x8 quantization needs calibration data; pass --calib DIR (images) or "
-            "a .npy/.npz, or --random-calib to accept random data (poor accuracy)")
+            "a .npy/.npz, or --random-calib to accept random data (poor accuracy)"
+        )
     if p.out.exists() and not p.out.is_dir():
         raise ConfigError(f"output path exists and is not a folder; got: {p.out}")
     return p
@@ -135,8 +158,12 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
     parity_set = val or calib
     ref = src.predict(parity_set.x) if parity_set is not None else None
     digest = sha256(p.model)
-    manifest = Manifest(contract, {"path": str(p.model), "kind": src.kind, "sha256": digest},
-                        calib.record() if calib else None, edgekit_version=_version())
+    manifest = Manifest(
+        contract,
+        {"path": str(p.model), "kind": src.kind, "sha256": digest},
+        calib.record() if calib else None,
+        edgekit_version=_version(),
+    )
     p.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=p.out, prefix=".staging-"))
     try:
@@ -155,8 +182,10 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
         worst = report.failed[0]
         raise OutputMismatchError(
             f"{len(report.failed)} artifact(s) missed parity, first {worst.file}: "
-            f"{worst.parity['reason']}", max_diff=worst.parity["max_abs"],
-            tolerance=worst.parity["tolerance"].get("max_abs", float("nan")))
+            f"{worst.parity['reason']}",
+            max_diff=worst.parity["max_abs"],
+            tolerance=worst.parity["tolerance"].get("max_abs", float("nan")),
+        )
     return report
 
 
@@ -217,8 +246,18 @@ def _one(fmt, precision, src, contract, calib, staging: Path, digest: str, stem:
     result = conv.write(src, precision, dest, calib=calib.x if calib else None, metadata=meta)
     seconds = time.perf_counter() - t
     size = size_of(dest) + (size_of(dest.with_suffix(".bin")) if fmt == "openvino" else 0)
-    return Artifact(dest.name, fmt, precision.value, size, [], [], result.tools,
-                    round(seconds, 3), None, result.notes)
+    return Artifact(
+        dest.name,
+        fmt,
+        precision.value,
+        size,
+        [],
+        [],
+        result.tools,
+        round(seconds, 3),
+        None,
+        result.notes,
+    )
 
 
 def _check(path: Path, art: Artifact, src, samples, ref) -> Parity:
@@ -229,9 +268,19 @@ def _check(path: Path, art: Artifact, src, samples, ref) -> Parity:
     if art.format == "coreml" and platform.system() != "Darwin":
         from edgekit.converters.coreml import NOTHING_COMPRESSED, inspect
 
-        return structural(inspect(path), src, art.precision,
-                          compressed=NOTHING_COMPRESSED not in art.notes)
-    with load(path) as session:
+        return structural(
+            inspect(path), src, art.precision, compressed=NOTHING_COMPRESSED not in art.notes
+        )
+    try:
+        session = load(path)
+    except ModelLoadError as e:
+        raise ConversionError(
+            f"{art.format} {art.precision}: the converter wrote {art.file} but its runtime "
+            f"refuses it ({e}); usual causes: activations with near-zero ranges in calibration "
+            "(an untrained model, unrepresentative --calib data) or an op the runtime lacks; "
+            "try better calibration data or another precision"
+        ) from e
+    with session:
         got = session.predict(samples.x)
         got = got if isinstance(got, list) else [got]
         return compare(ref, got, tolerance=tolerance_for(art.precision), y=samples.y)
@@ -251,7 +300,9 @@ def _publish(staging: Path, out: Path, manifest: Manifest) -> None:
             art.inputs = [t.to_dict() for t in s.inputs]
             art.outputs = [t.to_dict() for t in s.outputs]
     for art in manifest.artifacts:
-        for f in [art.file] + ([Path(art.file).with_suffix(".bin").name] if art.format == "openvino" else []):
+        for f in [art.file] + (
+            [Path(art.file).with_suffix(".bin").name] if art.format == "openvino" else []
+        ):
             replace_path(staging / f, out / f)
     manifest.save(out)
 
@@ -284,8 +335,11 @@ def _data(p: Plan, src, contract: Contract):
     elif val is not None:
         calib = data.Samples(val.x[: p.calib_samples], "labelled-images", str(p.val))
     else:
-        calib = data.random(shape=shape, count=min(p.calib_samples, 32) if not p.needs_calibration
-                            else p.calib_samples, preprocess=pre)
+        calib = data.random(
+            shape=shape,
+            count=min(p.calib_samples, 32) if not p.needs_calibration else p.calib_samples,
+            preprocess=pre,
+        )
         if not (p.random_calib or p.needs_calibration):
             calib.kind = "random-parity-only"
     return calib, val

@@ -34,12 +34,15 @@ class Samples:
         return {"kind": self.kind, "source": self.source, "count": int(len(self.x))}
 
 
-def read(source: str | Path, *, shape: list[int], preprocess: Preprocess | None,
-         count: int | None = None) -> Samples:
+def read(
+    source: str | Path, *, shape: list[int], preprocess: Preprocess | None, count: int | None = None
+) -> Samples:
     """Calibration inputs from an image folder or a .npy/.npz file, at most `count` of them."""
     p = Path(source)
     if not p.exists():
-        raise ConfigError(f"calibration data not found; got: {p}; pass an image folder or .npy/.npz")
+        raise ConfigError(
+            f"calibration data not found; got: {p}; pass an image folder or .npy/.npz"
+        )
     if p.is_file() and p.suffix in (".npy", ".npz"):
         return _tensors(p, shape, count)
     if p.is_dir():
@@ -49,8 +52,13 @@ def read(source: str | Path, *, shape: list[int], preprocess: Preprocess | None,
     raise ConfigError(f"unsupported calibration data {p.name}; pass an image folder or .npy/.npz")
 
 
-def read_labelled(folder: str | Path, *, preprocess: Preprocess | None,
-                  labels: list[str] | None, count: int | None = None) -> Samples:
+def read_labelled(
+    folder: str | Path,
+    *,
+    preprocess: Preprocess | None,
+    labels: list[str] | None,
+    count: int | None = None,
+) -> Samples:
     """A validation folder with one subfolder per class; classes map to `labels` by name."""
     p = Path(folder)
     if not p.is_dir():
@@ -61,8 +69,10 @@ def read_labelled(folder: str | Path, *, preprocess: Preprocess | None,
     classes = labels or [d.name for d in subdirs]
     unknown = [d.name for d in subdirs if d.name not in classes]
     if unknown:
-        raise ConfigError(f"validation classes {unknown} are not in the labels {classes}; "
-                          "rename the folders or fix --labels")
+        raise ConfigError(
+            f"validation classes {unknown} are not in the labels {classes}; "
+            "rename the folders or fix --labels"
+        )
     files, ys = [], []
     for d in subdirs:
         imgs = _images(d)
@@ -70,11 +80,14 @@ def read_labelled(folder: str | Path, *, preprocess: Preprocess | None,
         ys += [classes.index(d.name)] * len(imgs)
     if count:
         files, ys = files[:count], ys[:count]
-    return Samples(_load_images(files, p, preprocess), "labelled-images", str(p),
-                   np.asarray(ys), classes)
+    return Samples(
+        _load_images(files, p, preprocess), "labelled-images", str(p), np.asarray(ys), classes
+    )
 
 
-def random(*, shape: list[int], count: int, preprocess: Preprocess | None, seed: int = 0) -> Samples:
+def random(
+    *, shape: list[int], count: int, preprocess: Preprocess | None, seed: int = 0
+) -> Samples:
     """Random images through the contract (or uniform tensors). Only behind --random-calib."""
     rng = np.random.default_rng(seed)
     if preprocess:
@@ -88,14 +101,18 @@ def random(*, shape: list[int], count: int, preprocess: Preprocess | None, seed:
 
 
 def _images(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    return sorted(
+        f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+    )
 
 
 def _load_images(files: list[Path], folder: Path, preprocess: Preprocess | None) -> np.ndarray:
     import cv2
 
     if preprocess is None:
-        raise ConfigError("this model's input is not an image; pass calibration tensors as .npy/.npz")
+        raise ConfigError(
+            "this model's input is not an image; pass calibration tensors as .npy/.npz"
+        )
     arrays, bad = [], []
     for f in files:
         img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
@@ -108,8 +125,10 @@ def _load_images(files: list[Path], folder: Path, preprocess: Preprocess | None)
     if bad:
         log.warning("skipped %d unreadable images in %s (e.g. %s)", len(bad), folder, bad[0])
     if not arrays:
-        raise ConfigError(f"no readable images in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
-                          "point --calib at a folder of images")
+        raise ConfigError(
+            f"no readable images in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
+            "point --calib at a folder of images"
+        )
     return np.concatenate(arrays)
 
 
@@ -128,7 +147,8 @@ def _tensors(path: Path, shape: list[int], count: int | None) -> Samples:
     if list(x.shape[1:]) != list(shape[1:]):
         raise ConfigError(
             f"calibration tensors in {path.name} have shape {list(x.shape)}; the model input is "
-            f"{shape}: save an array of shape [N, {', '.join(map(str, shape[1:]))}]")
+            f"{shape}: save an array of shape [N, {', '.join(map(str, shape[1:]))}]"
+        )
     if len(x) == 0:
         raise ConfigError(f"{path.name} holds zero samples")
     return Samples(x[: count or None].astype(np.float32), "tensors", str(path))

@@ -6,8 +6,9 @@ estimates for devices that are not attached build on the same profiles.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
+
+import tomllib
 
 from edgekit.errors import ConfigError
 from edgekit.recipes import data_dir

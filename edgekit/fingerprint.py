@@ -11,10 +11,35 @@ import platform
 import re
 from pathlib import Path
 
-ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16",
-             "neon", "asimd", "asimddp", "asimdhp", "fphp", "i8mm", "sve", "bf16")
-RUNTIMES = ("ai-edge-litert", "tflite-runtime", "tensorflow", "openvino", "onnxruntime",
-            "onnxruntime-gpu", "coremltools", "numpy", "opencv-python-headless")
+ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_int8",
+    "amx_bf16",
+    "neon",
+    "asimd",
+    "asimddp",
+    "asimdhp",
+    "fphp",
+    "i8mm",
+    "sve",
+    "bf16",
+)
+RUNTIMES = (
+    "ai-edge-litert",
+    "tflite-runtime",
+    "tensorflow",
+    "openvino",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "coremltools",
+    "numpy",
+    "opencv-python-headless",
+)
 
 
 def fingerprint() -> dict:
@@ -23,13 +48,17 @@ def fingerprint() -> dict:
 
     cpu = _cpuinfo()
     return {
-        "cpu": cpu.get("model name") or cpu.get("Model") or cpu.get("Hardware") or platform.processor(),
+        "cpu": cpu.get("model name")
+        or cpu.get("Model")
+        or cpu.get("Hardware")
+        or platform.processor(),
         "board": _read("/proc/device-tree/model"),
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "isa": sorted(set(cpu.get("flags", "").split() + cpu.get("Features", "").split())
-                      & set(ISA_FLAGS)),
+        "isa": sorted(
+            set(cpu.get("flags", "").split() + cpu.get("Features", "").split()) & set(ISA_FLAGS)
+        ),
         "memory_gb": _memory_gb(),
         "os": platform.platform(),
         "python": platform.python_version(),

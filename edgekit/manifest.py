@@ -122,7 +122,11 @@ def sha256(path: Path) -> str:
 
 def size_of(path: Path) -> int:
     p = Path(path)
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+    return (
+        sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        if p.is_dir()
+        else p.stat().st_size
+    )
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -29,8 +29,13 @@ class Parity:
         return asdict(self)
 
 
-def compare(ref: list[np.ndarray], got: list[np.ndarray], *, tolerance: Tolerance,
-            y: np.ndarray | None = None) -> Parity:
+def compare(
+    ref: list[np.ndarray],
+    got: list[np.ndarray],
+    *,
+    tolerance: Tolerance,
+    y: np.ndarray | None = None,
+) -> Parity:
     """Compare per-output batches; the first output decides top-1 and accuracy."""
     diffs = [np.abs(r.astype(np.float64) - g.astype(np.float64)) for r, g in zip(ref, got)]
     max_abs = float(max(d.max() for d in diffs))
@@ -44,8 +49,9 @@ def compare(ref: list[np.ndarray], got: list[np.ndarray], *, tolerance: Toleranc
         acc = float(np.mean(g0.argmax(1) == y))
         ref_acc = float(np.mean(r0.argmax(1) == y))
     passed, reason = verdict(tolerance, max_abs, cos, top1)
-    return Parity(len(r0), max_abs, mean_abs, cos, top1, acc, ref_acc, tolerance.to_dict(),
-                  passed, reason)
+    return Parity(
+        len(r0), max_abs, mean_abs, cos, top1, acc, ref_acc, tolerance.to_dict(), passed, reason
+    )
 
 
 def verdict(tol: Tolerance, max_abs: float, cos: float, top1: float | None) -> tuple[bool, str]:
@@ -69,12 +75,18 @@ def structural(info: dict, source, precision: str, *, compressed: bool = True) -
             misses.append(f"{got['name']} shape {got['shape']} != {want.shape}")
     if not compressed:
         pass
-    elif precision.startswith("palettize") and "constexpr_lut_to_dense" not in info["compressed_weights"]:
+    elif (
+        precision.startswith("palettize")
+        and "constexpr_lut_to_dense" not in info["compressed_weights"]
+    ):
         misses.append("no palettized weights found")
-    elif precision == "int8" and not any("affine" in k or "blockwise" in k or "dequantize" in k
-                                       for k in info["compressed_weights"]):
+    elif precision == "int8" and not any(
+        "affine" in k or "blockwise" in k or "dequantize" in k for k in info["compressed_weights"]
+    ):
         misses.append("no int8 weights found")
-    reason = "; ".join(misses) or "structure ok; numeric check needs macOS (Core ML runs there only)"
+    reason = (
+        "; ".join(misses) or "structure ok; numeric check needs macOS (Core ML runs there only)"
+    )
     nan = float("nan")
     return Parity(0, nan, nan, nan, None, None, None, {}, not misses, reason, "structural")
 

@@ -67,11 +67,13 @@ def chart_png(results: list[BenchResult], path: Path) -> Path:
     return path
 
 
-def html_report(results: list[BenchResult], skipped: list[str], env: dict, chart: Path,
-                path: Path) -> Path:
+def html_report(
+    results: list[BenchResult], skipped: list[str], env: dict, chart: Path, path: Path
+) -> Path:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in table_row(r)) + "</tr>"
-        for r in results)
+        for r in results
+    )
     head = "".join(f"<th>{h}</th>" for h in TABLE_HEAD)
     img = base64.b64encode(Path(chart).read_bytes()).decode()
     notes = "".join(f"<li>{html.escape(s)}</li>" for s in skipped)
@@ -79,8 +81,8 @@ def html_report(results: list[BenchResult], skipped: list[str], env: dict, chart
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#eee}}</style>
 </head><body><h1>edgekit bench</h1>
-<p>{html.escape(str(env.get('cpu')))} &middot; {env.get('cores')} cores &middot;
-{html.escape(str(env.get('os')))}</p>
+<p>{html.escape(str(env.get("cpu")))} &middot; {env.get("cores")} cores &middot;
+{html.escape(str(env.get("os")))}</p>
 <table id="results"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
 <h2>Latency against size</h2><img id="chart" alt="p50 latency against file size"
 src="data:image/png;base64,{img}"><ul>{notes}</ul>
@@ -90,17 +92,36 @@ src="data:image/png;base64,{img}"><ul>{notes}</ul>
     return Path(path)
 
 
-TABLE_HEAD = ("artifact", "format", "precision", "size", "parity", "accuracy", "p50 ms",
-              "p90 ms", "FPS", "peak MB")
+TABLE_HEAD = (
+    "artifact",
+    "format",
+    "precision",
+    "size",
+    "parity",
+    "accuracy",
+    "p50 ms",
+    "p90 ms",
+    "FPS",
+    "peak MB",
+)
 
 
 def table_row(r: BenchResult) -> tuple:
     p = r.parity or {}
     parity = "-" if not p else ("pass" if p.get("passed") else "FAIL")
     acc = p.get("accuracy")
-    return (Path(r.artifact).name, r.format, r.precision or "-", _kb(r.size_bytes), parity,
-            f"{acc:.1%}" if acc is not None else "-", f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}",
-            f"{r.fps:.1f}", f"{r.peak_rss_mb:.0f}")
+    return (
+        Path(r.artifact).name,
+        r.format,
+        r.precision or "-",
+        _kb(r.size_bytes),
+        parity,
+        f"{acc:.1%}" if acc is not None else "-",
+        f"{r.p50_ms:.3f}",
+        f"{r.p90_ms:.3f}",
+        f"{r.fps:.1f}",
+        f"{r.peak_rss_mb:.0f}",
+    )
 
 
 def _scale(v: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -7,7 +7,6 @@ same operations and names, and the model is traced only once per `convert` call.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -163,7 +162,7 @@ def _savedmodel(path: Path, tf):
     args = sig.structured_input_signature[1]
     if len(args) != 1:
         raise ConfigError(f"edgekit converts single-input models; got inputs {sorted(args)}")
-    (arg_name, arg), = args.items()
+    ((arg_name, arg),) = args.items()
     names = sorted(sig.structured_outputs)
 
     def fn(x, _keep=loaded):  # the default keeps the variables alive with the function
@@ -223,4 +222,3 @@ def _unique(names: list[str]) -> list[str]:
 def _first_line(text: str) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unknown error")
     return line[:200]
-

@@ -54,8 +54,10 @@ def example_data(tmp_path_factory) -> dict:
     from edgekit.example.shapes import write_folder
 
     root = tmp_path_factory.mktemp("shapes")
-    return {"calib": write_folder(root / "calib", "calib", 200),
-            "val": write_folder(root / "val", "val", 400)}
+    return {
+        "calib": write_folder(root / "calib", "calib", 200),
+        "val": write_folder(root / "val", "val", 400),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -65,15 +67,28 @@ def example_out(tmp_path_factory, example_data):
     from edgekit.example import LABELS, MODEL
 
     out = tmp_path_factory.mktemp("example-out")
-    return convert(MODEL, recipe="all", out=out, calib=example_data["calib"],
-                   val=example_data["val"], labels=LABELS, calib_samples=200)
+    return convert(
+        MODEL,
+        recipe="all",
+        out=out,
+        calib=example_data["calib"],
+        val=example_data["val"],
+        labels=LABELS,
+        calib_samples=200,
+    )
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """The real `edgekit` command in a subprocess: real exit codes, real stderr."""
     env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "edgekit.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def artifacts_in(folder: Path) -> list[str]:

@@ -21,8 +21,9 @@ def check_refused(result, out, *, code: int = 2, words: tuple[str, ...] = ()):
 
 def test_missing_model(tmp_path):
     out = tmp_path / "out"
-    check_refused(run_cli("convert", tmp_path / "nope.keras", "-o", out), out,
-                  words=("model not found",))
+    check_refused(
+        run_cli("convert", tmp_path / "nope.keras", "-o", out), out, words=("model not found",)
+    )
 
 
 def test_file_that_is_not_a_model(tmp_path):
@@ -53,16 +54,22 @@ def test_lambda_layer_refused_in_safe_mode(tmp_path):
     path = tmp_path / "lam.keras"
     model.save(path)
     out = tmp_path / "out"
-    check_refused(run_cli("convert", path, "--to", "onnx", "-o", out), out,
-                  words=("Lambda", "--no-safe-mode"))
+    check_refused(
+        run_cli("convert", path, "--to", "onnx", "-o", out), out, words=("Lambda", "--no-safe-mode")
+    )
     ok = run_cli("convert", path, "--to", "onnx", "-o", out, "--no-safe-mode")
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "lam_fp32.onnx" in artifacts_in(out)
 
 
-@pytest.mark.parametrize("to,words", [("onnx:int8", ("onnx cannot do", "fp32")),
-                                      ("tflite:palettize4", ("tflite can do",)),
-                                      ("tensorrt", ("unknown format",))])
+@pytest.mark.parametrize(
+    "to,words",
+    [
+        ("onnx:int8", ("onnx cannot do", "fp32")),
+        ("tflite:palettize4", ("tflite can do",)),
+        ("tensorrt", ("unknown format",)),
+    ],
+)
 def test_impossible_format_precision(tiny_keras, tmp_path, to, words):
     out = tmp_path / "out"
     check_refused(run_cli("convert", tiny_keras, "--to", to, "-o", out), out, words=words)
@@ -70,8 +77,11 @@ def test_impossible_format_precision(tiny_keras, tmp_path, to, words):
 
 def test_int8_without_calibration_data(tiny_keras, tmp_path):
     out = tmp_path / "out"
-    check_refused(run_cli("convert", tiny_keras, "--to", "tflite:int8", "-o", out), out,
-                  words=("--calib", "--random-calib"))
+    check_refused(
+        run_cli("convert", tiny_keras, "--to", "tflite:int8", "-o", out),
+        out,
+        words=("--calib", "--random-calib"),
+    )
 
 
 def test_calibration_folder_without_images(tiny_keras, tmp_path):
@@ -79,22 +89,29 @@ def test_calibration_folder_without_images(tiny_keras, tmp_path):
     empty.mkdir()
     (empty / "readme.txt").write_text("no images here")
     out = tmp_path / "out"
-    check_refused(run_cli("convert", tiny_keras, "--to", "tflite:int8", "--calib", empty,
-                          "-o", out), out, words=("no readable images",))
+    check_refused(
+        run_cli("convert", tiny_keras, "--to", "tflite:int8", "--calib", empty, "-o", out),
+        out,
+        words=("no readable images",),
+    )
 
 
 def test_calibration_tensors_of_wrong_shape(tiny_keras, tmp_path):
     npy = tmp_path / "calib.npy"
     np.save(npy, np.zeros((4, 16, 16, 3), np.float32))
     out = tmp_path / "out"
-    check_refused(run_cli("convert", tiny_keras, "--to", "tflite:int8", "--calib", npy,
-                          "-o", out), out, words=("[N, 32, 32, 3]",))
+    check_refused(
+        run_cli("convert", tiny_keras, "--to", "tflite:int8", "--calib", npy, "-o", out),
+        out,
+        words=("[N, 32, 32, 3]",),
+    )
 
 
 def test_unknown_recipe(tiny_keras, tmp_path):
     out = tmp_path / "out"
-    check_refused(run_cli("convert", tiny_keras, "--recipe", "pi9", "-o", out), out,
-                  words=("rpi5-int8",))
+    check_refused(
+        run_cli("convert", tiny_keras, "--recipe", "pi9", "-o", out), out, words=("rpi5-int8",)
+    )
 
 
 def test_op_a_format_cannot_express(tmp_path):

@@ -17,8 +17,9 @@ from tests.test_convert_example import by
 
 
 def test_benchmark_statistics_are_consistent(example_out):
-    r = edgekit.benchmark(example_out.out / by(example_out, "tflite", "int8").file, runs=50,
-                          warmup=5, threads=1)
+    r = edgekit.benchmark(
+        example_out.out / by(example_out, "tflite", "int8").file, runs=50, warmup=5, threads=1
+    )
     assert r.runs == 50 and r.threads == 1 and r.precision == "int8"
     assert 0 < r.min_ms <= r.p50_ms <= r.p90_ms <= r.p99_ms <= r.max_ms
     assert r.fps == pytest.approx(1000 / r.mean_ms, rel=1e-3)
@@ -27,8 +28,9 @@ def test_benchmark_statistics_are_consistent(example_out):
 
 
 def test_duration_mode_and_sustained_log(example_out):
-    r = edgekit.benchmark(example_out.out / by(example_out, "onnx", "fp32").file,
-                          duration=0.5, warmup=1, sustained=2)
+    r = edgekit.benchmark(
+        example_out.out / by(example_out, "onnx", "fp32").file, duration=0.5, warmup=1, sustained=2
+    )
     assert r.runs > 5
     assert len(r.sustained) == 2 and all(row["mean_ms"] > 0 for row in r.sustained)
     assert set(r.sustained[0]) >= {"t_s", "temperature_c", "cpu_mhz", "throttled"}
@@ -36,8 +38,20 @@ def test_duration_mode_and_sustained_log(example_out):
 
 def test_bench_cli_compares_every_artifact(example_out, tmp_path):
     js, cs = tmp_path / "r.json", tmp_path / "r.csv"
-    res = run_cli("bench", example_out.out, "--runs", "20", "--warmup", "2", "--json", js,
-                  "--csv", cs, "--report", tmp_path)
+    res = run_cli(
+        "bench",
+        example_out.out,
+        "--runs",
+        "20",
+        "--warmup",
+        "2",
+        "--json",
+        js,
+        "--csv",
+        cs,
+        "--report",
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     data = json.loads(js.read_text())
     runnable = [a for a in example_out.artifacts if a.format != "coreml"]
@@ -66,26 +80,49 @@ def test_chart_png_has_one_point_per_artifact(example_out, tmp_path):
 
 
 def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
 
 
-@pytest.mark.skipif(not chromium() and not os.environ.get("CI"),
-                    reason="no chromium here (tests/run.sh installs it in CI)")
+@pytest.mark.skipif(
+    not chromium() and not os.environ.get("CI"),
+    reason="no chromium here (tests/run.sh installs it in CI)",
+)
 def test_html_report_renders_in_headless_browser(example_out, tmp_path):
-    res = run_cli("bench", example_out.out / by(example_out, "tflite", "fp32").file,
-                  example_out.out / by(example_out, "onnx", "fp32").file,
-                  "--runs", "5", "--report", tmp_path)
+    res = run_cli(
+        "bench",
+        example_out.out / by(example_out, "tflite", "fp32").file,
+        example_out.out / by(example_out, "onnx", "fp32").file,
+        "--runs",
+        "5",
+        "--report",
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     url = (tmp_path / "report.html").as_uri()
-    dom = subprocess.run([chromium(), *flags, "--dump-dom", url], capture_output=True,
-                         text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
     assert dom.count("<tr>") == 3 and "shapes_fp32.tflite" in dom and 'id="chart"' in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([chromium(), *flags, f"--screenshot={shot}", "--window-size=900,900", url],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [chromium(), *flags, f"--screenshot={shot}", "--window-size=900,900", url],
+        capture_output=True,
+        timeout=120,
+    )
     import cv2
 
     img = cv2.imread(str(shot))

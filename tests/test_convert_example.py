@@ -39,8 +39,10 @@ def test_float_parity_within_tolerance(example_out, fmt):
         assert fp16["max_abs"] <= 1e-2 and fp16["passed"]
 
 
-@pytest.mark.parametrize("fmt,precision", [("tflite", "int8"), ("tflite", "int8-io"),
-                                           ("tflite", "uint8-io"), ("openvino", "int8")])
+@pytest.mark.parametrize(
+    "fmt,precision",
+    [("tflite", "int8"), ("tflite", "int8-io"), ("tflite", "uint8-io"), ("openvino", "int8")],
+)
 def test_int8_keeps_accuracy(example_out, fmt, precision):
     p = by(example_out, fmt, precision).parity
     assert p["top1_agreement"] >= 0.98
@@ -53,7 +55,10 @@ def test_quantized_artifacts_are_smaller(example_out):
     fp32 = by(example_out, "tflite", "fp32").size_bytes
     assert by(example_out, "tflite", "int8").size_bytes < fp32 * 0.5
     assert by(example_out, "tflite", "fp16").size_bytes < fp32 * 0.7
-    assert by(example_out, "openvino", "fp16").size_bytes < by(example_out, "openvino", "fp32").size_bytes
+    assert (
+        by(example_out, "openvino", "fp16").size_bytes
+        < by(example_out, "openvino", "fp32").size_bytes
+    )
 
 
 def test_int8_io_records_scale_and_zero_point(example_out):
@@ -83,12 +88,17 @@ def test_manifest_records_contract_and_provenance(example_out):
     assert c["labels"] == ["circle", "square", "triangle", "cross"]
     assert c["preprocess"]["scale"] == 1.0  # the model rescales itself: raw pixels
     assert c["preprocess"]["size"] == [64, 64] and c["preprocess"]["color"] == "rgb"
-    assert m["calibration"] == {"kind": "images", "source": m["calibration"]["source"], "count": 200}
+    assert m["calibration"] == {
+        "kind": "images",
+        "source": m["calibration"]["source"],
+        "count": 200,
+    }
     assert len(m["artifacts"]) == ALL
 
 
-@pytest.mark.parametrize("fmt,precision", [("tflite", "fp16"), ("openvino", "fp16"),
-                                           ("onnx", "fp32")])
+@pytest.mark.parametrize(
+    "fmt,precision", [("tflite", "fp16"), ("openvino", "fp16"), ("onnx", "fp32")]
+)
 def test_lone_artifact_is_self_describing(example_out, tmp_path, fmt, precision):
     import edgekit
 

@@ -41,7 +41,10 @@ def test_predict_image_accuracy(name):
 
 def test_formats_agree():
     x = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
-    with edgekit.load(DATA / "shapes_fp32.tflite") as a, edgekit.load(DATA / "shapes_fp32.onnx") as b:
+    with (
+        edgekit.load(DATA / "shapes_fp32.tflite") as a,
+        edgekit.load(DATA / "shapes_fp32.onnx") as b,
+    ):
         np.testing.assert_allclose(a.predict(x), b.predict(x), atol=1e-4)
 
 
@@ -55,8 +58,9 @@ def test_int8_io_session_dequantizes():
 
 def test_bench_cli_light(tmp_path):
     js = tmp_path / "r.json"
-    res = run_cli("bench", DATA, "--runs", "10", "--warmup", "1", "--json", js,
-                  "--report", tmp_path)
+    res = run_cli(
+        "bench", DATA, "--runs", "10", "--warmup", "1", "--json", js, "--report", tmp_path
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     results = json.loads(js.read_text())["results"]
     assert sorted(Path(r["artifact"]).name for r in results) == sorted(FILES)

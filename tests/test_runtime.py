@@ -107,15 +107,19 @@ def test_concurrent_predicts_are_correct(example_out):
     assert errors == []
 
 
-@pytest.mark.parametrize("fmt,precision", [("tflite", "fp32"), ("onnx", "fp32"),
-                                           ("openvino", "fp32")])
+@pytest.mark.parametrize(
+    "fmt,precision", [("tflite", "fp32"), ("onnx", "fp32"), ("openvino", "fp32")]
+)
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_corrupt_files_raise_not_crash(example_out, tmp_path, fmt, precision, damage):
     src = example_out.out / by(example_out, fmt, precision).file
     target = tmp_path / src.name
     data = src.read_bytes()
-    bad = data[: len(data) // 3] if damage == "truncate" else bytes(
-        np.random.default_rng(0).integers(0, 256, len(data) // 4, dtype=np.uint8))
+    bad = (
+        data[: len(data) // 3]
+        if damage == "truncate"
+        else bytes(np.random.default_rng(0).integers(0, 256, len(data) // 4, dtype=np.uint8))
+    )
     if fmt == "openvino":  # damage the weights, keep the xml
         target.write_bytes(data)
         target.with_suffix(".bin").write_bytes(src.with_suffix(".bin").read_bytes()[:100])
@@ -129,8 +133,9 @@ def test_corrupt_files_raise_not_crash(example_out, tmp_path, fmt, precision, da
 
 def test_tflite_with_bad_tensor_index_is_refused(example_out, tmp_path):
     """A structurally valid flatbuffer whose operator points at a tensor that is not there."""
-    from edgekit.converters.tflite import _schema
     import flatbuffers
+
+    from edgekit.converters.tflite import _schema
 
     schema = _schema()
     src = example_out.out / by(example_out, "tflite", "fp32").file

@@ -53,22 +53,29 @@ def test_npy_calibration_and_labels(tiny_keras, tmp_path):
     np.savez(calib, x=np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype(np.float32))
     labels = tmp_path / "labels.txt"
     labels.write_text("a\nb\n\nc\nd\n")
-    report = edgekit.convert(tiny_keras, to="tflite:int16x8,openvino:int8", calib=calib,
-                             labels=labels, out=tmp_path / "out")
+    report = edgekit.convert(
+        tiny_keras,
+        to="tflite:int16x8,openvino:int8",
+        calib=calib,
+        labels=labels,
+        out=tmp_path / "out",
+    )
     assert report.manifest.calibration == {"kind": "tensors", "source": str(calib), "count": 16}
     assert report.manifest.contract.labels == ["a", "b", "c", "d"]
     assert all(a.parity["cosine"] > 0.98 for a in report.artifacts)
 
 
 def test_random_calibration_is_recorded(tiny_keras, tmp_path):
-    report = edgekit.convert(tiny_keras, to="tflite:int8", random_calib=True, calib_samples=8,
-                             out=tmp_path / "out")
+    report = edgekit.convert(
+        tiny_keras, to="tflite:int8", random_calib=True, calib_samples=8, out=tmp_path / "out"
+    )
     assert report.manifest.calibration["kind"] == "random"
 
 
 def test_recipe_selects_targets(tiny_keras, tmp_path):
-    report = edgekit.convert(tiny_keras, recipe="edgetpu-int8", random_calib=True,
-                             calib_samples=8, out=tmp_path / "out")
+    report = edgekit.convert(
+        tiny_keras, recipe="edgetpu-int8", random_calib=True, calib_samples=8, out=tmp_path / "out"
+    )
     (a,) = report.artifacts
     assert (a.format, a.precision) == ("tflite", "uint8-io")
     assert a.inputs[0]["dtype"] == "uint8"
@@ -87,8 +94,17 @@ def test_cli_default_model_and_json(tmp_path):
 
 
 def test_cli_table_and_strict(tiny_keras, tmp_path):
-    res = run_cli("convert", tiny_keras, "--to", "tflite", "--precision", "fp32,fp16",
-                  "-o", tmp_path / "out", "--strict")
+    res = run_cli(
+        "convert",
+        tiny_keras,
+        "--to",
+        "tflite",
+        "--precision",
+        "fp32,fp16",
+        "-o",
+        tmp_path / "out",
+        "--strict",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "tflite" in res.stdout and "pass" in res.stdout and "edgekit.json" in res.stdout
     info = run_cli("info", tmp_path / "out" / "tiny_fp16.tflite")

@@ -40,5 +40,13 @@ def check_pair(fmt: str, precision: str) -> None:
         )
 
 
-__all__ = ["Converter", "Precision", "Tolerance", "tolerance_for", "get", "check_pair",
-           "REGISTRY", "PRECISIONS"]
+__all__ = [
+    "Converter",
+    "Precision",
+    "Tolerance",
+    "tolerance_for",
+    "get",
+    "check_pair",
+    "REGISTRY",
+    "PRECISIONS",
+]

@@ -95,11 +95,20 @@ def inspect(path: Path) -> dict:
             for op in block.operations:
                 ops[op.type] += 1
     weights = {k: v for k, v in ops.items() if k.startswith("constexpr_")}
-    return {**io, "op_count": sum(ops.values()), "ops": dict(ops), "compressed_weights": weights,
-            "metadata": dict(spec.description.metadata.userDefined)}
+    return {
+        **io,
+        "op_count": sum(ops.values()),
+        "ops": dict(ops),
+        "compressed_weights": weights,
+        "metadata": dict(spec.description.metadata.userDefined),
+    }
 
 
 def _feature(f) -> dict:
     arr = f.type.multiArrayType
     dtypes = {65568: "float32", 65552: "float16", 131104: "int32", 65600: "float64"}
-    return {"name": f.name, "shape": list(arr.shape), "dtype": dtypes.get(arr.dataType, str(arr.dataType))}
+    return {
+        "name": f.name,
+        "shape": list(arr.shape),
+        "dtype": dtypes.get(arr.dataType, str(arr.dataType)),
+    }

@@ -28,11 +28,17 @@ def render(label: int, rng: np.random.Generator, size: int = SIZE) -> np.ndarray
         cv2.circle(img, (cx, cy), r, color, -1, cv2.LINE_AA)
     elif name == "square":
         a = rng.uniform(0, np.pi / 2)
-        pts = [(cx + r * np.cos(a + k * np.pi / 2), cy + r * np.sin(a + k * np.pi / 2)) for k in range(4)]
+        pts = [
+            (cx + r * np.cos(a + k * np.pi / 2), cy + r * np.sin(a + k * np.pi / 2))
+            for k in range(4)
+        ]
         cv2.fillPoly(img, [np.int32(pts)], color, cv2.LINE_AA)
     elif name == "triangle":
         a = rng.uniform(0, 2 * np.pi)
-        pts = [(cx + r * np.cos(a + k * 2 * np.pi / 3), cy + r * np.sin(a + k * 2 * np.pi / 3)) for k in range(3)]
+        pts = [
+            (cx + r * np.cos(a + k * 2 * np.pi / 3), cy + r * np.sin(a + k * 2 * np.pi / 3))
+            for k in range(3)
+        ]
         cv2.fillPoly(img, [np.int32(pts)], color, cv2.LINE_AA)
     else:
         t = max(2, r // 3)
@@ -55,7 +61,7 @@ def write_folder(folder: Path, split: str, count: int) -> Path:
 
     folder = Path(folder)
     images, labels = arrays(split, count)
-    for k, name in enumerate(CLASSES):
+    for name in CLASSES:
         (folder / name).mkdir(parents=True, exist_ok=True)
     for i, (img, k) in enumerate(zip(images, labels)):
         cv2.imwrite(str(folder / CLASSES[k] / f"{split}_{i:04d}.png"), img)

@@ -22,12 +22,19 @@ RUNTIMES = {  # suffix -> "module:Class"
     ".mlpackage": "edgekit.runtimes.coreml:CoreMLSession",
     ".mlmodel": "edgekit.runtimes.coreml:CoreMLSession",
 }
-FORMAT_OF = {".tflite": "tflite", ".xml": "openvino", ".bin": "openvino", ".onnx": "onnx",
-             ".mlpackage": "coreml", ".mlmodel": "coreml"}
+FORMAT_OF = {
+    ".tflite": "tflite",
+    ".xml": "openvino",
+    ".bin": "openvino",
+    ".onnx": "onnx",
+    ".mlpackage": "coreml",
+    ".mlmodel": "coreml",
+}
 
 
-def load(path: str | Path, *, threads: int | None = None, device: str | None = None,
-         **options: object) -> Session:
+def load(
+    path: str | Path, *, threads: int | None = None, device: str | None = None, **options: object
+) -> Session:
     """Load an artifact and its input contract.
 
     Args:
@@ -52,15 +59,21 @@ def load(path: str | Path, *, threads: int | None = None, device: str | None = N
     if not p.exists():
         raise ModelLoadError(f"artifact not found; got: {p}")
     if p.is_dir() and p.suffix != ".mlpackage":
-        hint = " (a convert output folder: pass one of its files)" if (p / MANIFEST_NAME).exists() else ""
+        hint = (
+            " (a convert output folder: pass one of its files)"
+            if (p / MANIFEST_NAME).exists()
+            else ""
+        )
         raise ModelLoadError(f"{p} is a folder{hint}; pass a .tflite, .xml, .onnx or .mlpackage")
     if p.suffix not in RUNTIMES:
         raise ModelLoadError(
             f"unknown artifact type {p.suffix or '(no suffix)'}; got: {p.name}; edgekit runs "
-            f"{', '.join(sorted(set(RUNTIMES)))}")
+            f"{', '.join(sorted(set(RUNTIMES)))}"
+        )
     module, cls = RUNTIMES[p.suffix].split(":")
     session = getattr(importlib.import_module(module), cls)(
-        p, threads=threads, device=device, **options)
+        p, threads=threads, device=device, **options
+    )
     attach_contract(session)
     return session
 

@@ -108,8 +108,9 @@ class Session:
         if isinstance(x, dict):
             missing = [t.name for t in self.inputs if t.name not in x]
             if missing:
-                raise InputError(f"missing inputs {missing}; model inputs are "
-                                 f"{[t.name for t in self.inputs]}")
+                raise InputError(
+                    f"missing inputs {missing}; model inputs are {[t.name for t in self.inputs]}"
+                )
             x = [x[t.name] for t in self.inputs]
         elif not isinstance(x, (list, tuple)):
             x = [x]
@@ -157,5 +158,6 @@ def guess_preprocess(spec: TensorSpec) -> Preprocess:
         raise ConfigError(f"cannot feed an image to input {spec.name!r} of shape {shape}")
     nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
     h, w, c = (shape[2], shape[3], shape[1]) if nchw else (shape[1], shape[2], shape[3])
-    return Preprocess(size=(h, w), color="gray" if c == 1 else "rgb",
-                      layout="nchw" if nchw else "nhwc")
+    return Preprocess(
+        size=(h, w), color="gray" if c == 1 else "rgb", layout="nchw" if nchw else "nhwc"
+    )

@@ -20,14 +20,19 @@ class CoreMLSession(Session):
         super().__init__(path)
         unit = (device or "all").lower()
         if unit not in UNITS:
-            raise ConfigError(f"unknown Core ML compute unit; got: {device!r}; choose from {list(UNITS)}")
+            raise ConfigError(
+                f"unknown Core ML compute unit; got: {device!r}; choose from {list(UNITS)}"
+            )
         if platform.system() != "Darwin":
             raise DeviceUnavailableError(
                 f"Core ML models run on macOS/iOS only; this is {platform.system()}. Copy "
-                f"{self.path.name} to a Mac or an iPhone app, or use the tflite/onnx artifact here")
+                f"{self.path.name} to a Mac or an iPhone app, or use the tflite/onnx artifact here"
+            )
         ct = need("coremltools", what="running Core ML models")
         self.runtime = f"coremltools {ct.__version__}"
-        self._m = ct.models.MLModel(str(self.path), compute_units=getattr(ct.ComputeUnit, UNITS[unit]))
+        self._m = ct.models.MLModel(
+            str(self.path), compute_units=getattr(ct.ComputeUnit, UNITS[unit])
+        )
         desc = self._m.get_spec().description
         self.inputs = [_spec(f) for f in desc.input]
         self.outputs = [_spec(f) for f in desc.output]

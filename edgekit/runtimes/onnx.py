@@ -8,17 +8,27 @@ from edgekit.errors import ConfigError, DeviceUnavailableError, ModelLoadError
 from edgekit.manifest import METADATA_KEY
 from edgekit.runtimes.base import Session
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
-             "tensorrt": "TensorrtExecutionProvider"}
-DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
-          "tensor(uint8)": "uint8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+}
 
 
 class ONNXSession(Session):
     format = "onnx"
 
-    def __init__(self, path, *, threads: int | None = None, device: str | None = None,
-                 **_: object) -> None:
+    def __init__(
+        self, path, *, threads: int | None = None, device: str | None = None, **_: object
+    ) -> None:
         super().__init__(path)
         ort = need("onnxruntime", what="running ONNX models")
         self.runtime = f"onnxruntime {ort.__version__}"
@@ -31,7 +41,8 @@ class ONNXSession(Session):
         except Exception as e:
             raise ModelLoadError(
                 f"cannot load {self.path.name}: {' '.join(str(e).split())[:200]}; truncated or "
-                "not an ONNX model? re-export it") from e
+                "not an ONNX model? re-export it"
+            ) from e
         self.providers = self._s.get_providers()
         self.inputs = [_spec(a) for a in self._s.get_inputs()]
         self.outputs = [_spec(a) for a in self._s.get_outputs()]
@@ -53,11 +64,14 @@ def _providers(ort, device: str | None) -> list[str]:
         return ["CPUExecutionProvider"]
     key = device.lower()
     if key not in PROVIDERS:
-        raise ConfigError(f"unknown ONNX Runtime device; got: {device!r}; choose from {list(PROVIDERS)}")
+        raise ConfigError(
+            f"unknown ONNX Runtime device; got: {device!r}; choose from {list(PROVIDERS)}"
+        )
     if PROVIDERS[key] not in available:
         raise DeviceUnavailableError(
             f"ONNX Runtime here has no {PROVIDERS[key]} (available: {available}); install "
-            "onnxruntime-gpu on a CUDA machine or a Jetson build of onnxruntime")
+            "onnxruntime-gpu on a CUDA machine or a Jetson build of onnxruntime"
+        )
     order = [PROVIDERS[key]] + (["CUDAExecutionProvider"] if key == "tensorrt" else [])
     return order + ["CPUExecutionProvider"]
 

@@ -15,8 +15,15 @@ HINTS = ("latency", "throughput")
 class OpenVINOSession(Session):
     format = "openvino"
 
-    def __init__(self, path, *, threads: int | None = None, device: str | None = None,
-                 hint: str = "latency", **_: object) -> None:
+    def __init__(
+        self,
+        path,
+        *,
+        threads: int | None = None,
+        device: str | None = None,
+        hint: str = "latency",
+        **_: object,
+    ) -> None:
         super().__init__(path)
         if hint not in HINTS:
             raise ConfigError(f"unknown OpenVINO hint; got: {hint!r}; choose from {HINTS}")
@@ -24,8 +31,10 @@ class OpenVINOSession(Session):
         self.runtime = f"openvino {ov.__version__}"
         xml = self.path.with_suffix(".xml")
         if not xml.with_suffix(".bin").is_file():
-            raise ModelLoadError(f"{xml.with_suffix('.bin').name} is missing beside {xml.name}; "
-                                 "copy the .xml and .bin together")
+            raise ModelLoadError(
+                f"{xml.with_suffix('.bin').name} is missing beside {xml.name}; "
+                "copy the .xml and .bin together"
+            )
         core = ov.Core()
         try:
             self._model = core.read_model(str(xml))
@@ -41,7 +50,8 @@ class OpenVINOSession(Session):
             if device.split(":")[0] not in core.available_devices and device != "AUTO":
                 raise DeviceUnavailableError(
                     f"OpenVINO device {device} is not available here; available: "
-                    f"{core.available_devices}") from e
+                    f"{core.available_devices}"
+                ) from e
             raise ModelLoadError(f"cannot compile {xml.name} for {device}: {_first(e)}") from e
         self._request = self._compiled.create_infer_request()
         self.inputs = [_spec(p) for p in self._compiled.inputs]
@@ -67,8 +77,11 @@ class OpenVINOSession(Session):
 def _spec(port) -> TensorSpec:
     names = port.get_names()
     name = sorted(names)[0] if names else port.get_any_name()
-    shape = [int(d) for d in port.get_partial_shape().to_shape()] if port.get_partial_shape().is_static else [
-        (d.get_length() if d.is_static else -1) for d in port.get_partial_shape()]
+    shape = (
+        [int(d) for d in port.get_partial_shape().to_shape()]
+        if port.get_partial_shape().is_static
+        else [(d.get_length() if d.is_static else -1) for d in port.get_partial_shape()]
+    )
     return TensorSpec(name, shape, port.get_element_type().to_dtype().name)
 
 

@@ -29,7 +29,9 @@ def interpreter_module(prefer: str | None = None):
 
     order = [b for b in BACKENDS if prefer in (None, b[1])]
     if not order:
-        raise ConfigError(f"unknown TFLite backend {prefer!r}; choose from {[b[1] for b in BACKENDS]}")
+        raise ConfigError(
+            f"unknown TFLite backend {prefer!r}; choose from {[b[1] for b in BACKENDS]}"
+        )
     for module, dist in order:
         try:
             mod = importlib.import_module(module)
@@ -45,8 +47,16 @@ def interpreter_module(prefer: str | None = None):
 class TFLiteSession(Session):
     format = "tflite"
 
-    def __init__(self, path, *, threads: int | None = None, xnnpack: bool = True,
-                 delegate: str | None = None, backend: str | None = None, **_: object) -> None:
+    def __init__(
+        self,
+        path,
+        *,
+        threads: int | None = None,
+        xnnpack: bool = True,
+        delegate: str | None = None,
+        backend: str | None = None,
+        **_: object,
+    ) -> None:
         super().__init__(path)
         self._flat = self.path.read_bytes()
         self._metadata = validate(self._flat, self.path.name)
@@ -56,7 +66,8 @@ class TFLiteSession(Session):
             kwargs["experimental_delegates"] = [_delegate(mod, delegate)]
         if not xnnpack:
             kwargs["experimental_op_resolver_type"] = (
-                mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+                mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            )
         try:
             self._it = mod.Interpreter(**kwargs)
             self._it.allocate_tensors()
@@ -86,8 +97,13 @@ def _spec(d: dict) -> TensorSpec:
     scale, zp = d.get("quantization", (0.0, 0))
     dtype = np.dtype(d["dtype"]).name
     quant = dtype in ("int8", "uint8", "int16") and scale
-    return TensorSpec(d["name"], [int(v) for v in d["shape"]], dtype,
-                      float(scale) if quant else None, int(zp) if quant else None)
+    return TensorSpec(
+        d["name"],
+        [int(v) for v in d["shape"]],
+        dtype,
+        float(scale) if quant else None,
+        int(zp) if quant else None,
+    )
 
 
 def _delegate(mod, path: str):
