@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import tomllib
-
-from edgekit.errors import ConfigError
-from edgekit.recipes import data_dir
+from edgekit.recipes import listing, read_toml
 
 
 @dataclass
@@ -27,14 +24,8 @@ class DeviceProfile:
 
 
 def names() -> list[str]:
-    return sorted(p.stem for p in data_dir("devices").glob("*.toml"))
+    return listing("devices")
 
 
 def get(device_id: str) -> DeviceProfile:
-    path = data_dir("devices") / f"{device_id}.toml"
-    if not path.is_file():
-        raise ConfigError(f"unknown device; got: {device_id!r}; choose from {', '.join(names())}")
-    try:
-        return DeviceProfile(id=device_id, **tomllib.loads(path.read_text()))
-    except (tomllib.TOMLDecodeError, TypeError) as e:
-        raise ConfigError(f"device profile {path.name} is malformed: {e}") from e
+    return read_toml("devices", device_id, lambda data: DeviceProfile(id=device_id, **data))

@@ -28,20 +28,34 @@ class Recipe:
     options: dict = field(default_factory=dict)  # calib_samples, preprocess, ...
 
 
+def listing(folder: str) -> list[str]:
+    """Names of the TOML files in a data folder."""
+    return sorted(p.stem for p in data_dir(folder).glob("*.toml"))
+
+
+def read_toml(folder: str, name: str, build):
+    """`build(dict)` of `folder/name.toml`; ConfigError for an unknown name or a bad file."""
+    path = data_dir(folder) / f"{name}.toml"
+    what = {"converters": "recipe", "devices": "device"}[folder]
+    if not path.is_file():
+        choices = ", ".join(listing(folder))
+        raise ConfigError(f"unknown {what}; got: {name!r}; choose from {choices}")
+    try:
+        return build(tomllib.loads(path.read_text()))
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        raise ConfigError(f"{what} file {path.name} is malformed: {e}") from e
+
+
 def names() -> list[str]:
-    return sorted(p.stem for p in data_dir("converters").glob("*.toml"))
+    return listing("converters")
 
 
 def get(name: str) -> Recipe:
-    path = data_dir("converters") / f"{name}.toml"
-    if not path.is_file():
-        raise ConfigError(f"unknown recipe; got: {name!r}; choose from {', '.join(names())}")
-    try:
-        data = tomllib.loads(path.read_text())
+    def build(data: dict) -> Recipe:
         targets = [parse_target(t) for t in data["targets"]]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
-        raise ConfigError(f"recipe {path.name} is malformed: {e}") from e
-    return Recipe(name, data.get("description", ""), targets, data.get("options", {}))
+        return Recipe(name, data.get("description", ""), targets, data.get("options", {}))
+
+    return read_toml("converters", name, build)
 
 
 def parse_target(text: str) -> tuple[str, str]:

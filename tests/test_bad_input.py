@@ -45,13 +45,14 @@ def test_truncated_model(tiny_keras, tmp_path, suffix):
     check_refused(run_cli("convert", cut, "--to", "tflite", "-o", out), out)
 
 
-def test_lambda_layer_refused_in_safe_mode(tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_lambda_layer_refused_in_safe_mode(tmp_path, suffix):
     import keras
 
     inp = keras.Input((8, 8, 3))
     out_t = keras.layers.Lambda(lambda t: t * 2.0)(inp)
     model = keras.Model(inp, keras.layers.Flatten()(out_t))
-    path = tmp_path / "lam.keras"
+    path = tmp_path / f"lam{suffix}"
     model.save(path)
     out = tmp_path / "out"
     check_refused(
@@ -130,3 +131,19 @@ def test_op_a_format_cannot_express(tmp_path):
     out = tmp_path / "out"
     result = run_cli("convert", path, "--to", "onnx,tflite", "-o", out)
     check_refused(result, out, code=1, words=("TFLite conversion", "failed"))
+
+
+def test_artifact_its_runtime_refuses(tmp_path):
+    """Untrained MobileNetV2: BatchNorm with default statistics shrinks activations to ~1e-18,
+    and LiteRT refuses the int16x8 file the converter wrote. That is a ConversionError naming
+    the cause, not a crash at load time on the device."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "untrained.keras"
+    keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), alpha=0.35).save(path)
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.random.default_rng(0).uniform(-1, 1, (2, 96, 96, 3)).astype(np.float32))
+    out = tmp_path / "out"
+    result = run_cli("convert", path, "--to", "tflite:int16x8", "--calib", calib, "-o", out)
+    check_refused(result, out, code=1, words=("runtime refuses it", "calibration"))
