@@ -94,18 +94,17 @@ def plan(
     if n < 1:
         raise ConfigError(f"--calib-samples must be at least 1; got: {n}")
     p = Plan(
-        Path(model),
-        targets,
-        Path(out),
-        Path(calib) if calib else None,
-        n,
-        random_calib,
-        Path(val) if val else None,
-        None,
-        input_shape,
-        preprocess or options.get("preprocess"),
-        safe_mode,
-        strict,
+        model=Path(model),
+        targets=targets,
+        out=Path(out),
+        calib=Path(calib) if calib else None,
+        calib_samples=n,
+        random_calib=random_calib,
+        val=Path(val) if val else None,
+        input_shape=input_shape,
+        preprocess=preprocess or options.get("preprocess"),
+        safe_mode=safe_mode,
+        strict=strict,
     )
     if isinstance(labels, (str, Path)):
         p.labels = read_labels(labels)
@@ -333,7 +332,8 @@ def _data(p: Plan, src, contract: Contract):
     if p.calib:
         calib = data.read(p.calib, shape=shape, preprocess=pre, count=p.calib_samples)
     elif val is not None:
-        calib = data.Samples(val.x[: p.calib_samples], "labelled-images", str(p.val))
+        # no --calib: calibrate on the validation images, and say so in the manifest
+        calib = data.Samples(val.x[: p.calib_samples], "validation-images", str(p.val))
     else:
         calib = data.random(
             shape=shape,

@@ -15,21 +15,31 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bench import BenchResult, benchmark
-from edgekit.manifest import Manifest
+from edgekit.errors import ConfigError
+from edgekit.manifest import MANIFEST_NAME, Manifest
+
+MODEL_SUFFIXES = (".tflite", ".xml", ".onnx", ".mlpackage", ".mlmodel")
 
 W, H, M = 760, 440, 70  # chart size and margin, pixels
 
 
 def bench_folder(folder: Path, **options) -> tuple[list[BenchResult], list[str]]:
-    """Benchmark each artifact in the manifest; returns results and skipped-with-reason lines."""
-    manifest = Manifest.load(folder)
+    """Benchmark each artifact in the folder's manifest (or, without one, each model file in
+    it); returns the results and the skipped files with the reason."""
+    folder = Path(folder)
+    if (folder / MANIFEST_NAME).exists():
+        entries = [(folder / a.file, a.parity) for a in Manifest.load(folder).artifacts]
+    else:
+        entries = [(f, None) for f in sorted(folder.iterdir()) if f.suffix in MODEL_SUFFIXES]
+    if not entries:
+        raise ConfigError(f"no artifacts in {folder}; pass a convert output folder or files")
     results, skipped = [], []
-    for art in manifest.artifacts:
-        if art.format == "coreml" and platform.system() != "Darwin":
-            skipped.append(f"{art.file}: Core ML runs on macOS only")
+    for path, parity in entries:
+        if path.suffix in (".mlpackage", ".mlmodel") and platform.system() != "Darwin":
+            skipped.append(f"{path.name}: Core ML runs on macOS only")
             continue
-        r = benchmark(Path(folder) / art.file, **options)
-        r.parity = art.parity
+        r = benchmark(path, **options)
+        r.parity = parity
         results.append(r)
     return results, skipped
 

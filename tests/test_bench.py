@@ -137,3 +137,14 @@ def test_bench_bad_input(tmp_path):
     assert "not a valid .tflite" in res.stderr
     res = run_cli("bench", tmp_path / "missing.onnx")
     assert res.returncode == 2 and "not found" in res.stderr
+
+
+def test_bench_folder_without_manifest(example_out, tmp_path):
+    from edgekit.report import bench_folder
+    from tests.conftest import copy_alone
+
+    for fmt, precision in (("tflite", "int8"), ("openvino", "fp16")):
+        copy_alone(example_out.out / by(example_out, fmt, precision).file, tmp_path)
+    results, skipped = bench_folder(tmp_path, runs=3, warmup=0)
+    assert sorted(r.precision for r in results) == ["fp16", "int8"]  # from embedded metadata
+    assert skipped == [] and all(r.parity is None for r in results)

@@ -192,3 +192,14 @@ def test_coreml_off_macos_is_a_clear_error(example_out):
 
     with pytest.raises(DeviceUnavailableError, match="macOS"):
         edgekit.load(example_out.out / by(example_out, "coreml", "fp32").file)
+
+
+def test_tensorflow_interpreter_fallback_matches(example_out):
+    """The last TFLite fallback (TensorFlow's own interpreter) gives the same numbers."""
+    path = example_out.out / by(example_out, "tflite", "int8-io").file
+    x = inputs(3)
+    with edgekit.load(path) as a, edgekit.load(path, backend="tensorflow") as b:
+        assert a.runtime.startswith("ai-edge-litert") and b.runtime.startswith("tensorflow")
+        np.testing.assert_array_equal(a.predict(x), b.predict(x))
+    with pytest.raises(edgekit.ConfigError, match="unknown TFLite backend"):
+        edgekit.load(path, backend="tflite-micro")
