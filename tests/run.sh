@@ -22,5 +22,6 @@ fi
 setup .venv requirements/convert.txt
 setup .venv-light requirements/light.txt
 export TF_CPP_MIN_LOG_LEVEL=3 TQDM_DISABLE=1
+.venv/bin/ruff check edgekit tests benchmarks
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" tests
 EDGEKIT_LIGHT=1 .venv-light/bin/python -m pytest -q -p no:cacheprovider -m light tests
