@@ -264,6 +264,7 @@ def bench(
     if csv_path:
         write_csv(csv_path, results, env)
     if report_dir and results:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
         chart = rep.chart_png(results, Path(report_dir) / "chart.png")
         page = rep.html_report(results, skipped, env, chart, Path(report_dir) / "report.html")
         console.print(f"chart: {chart}  report: {page}")

@@ -20,7 +20,7 @@ from edgekit.manifest import MANIFEST_NAME, Manifest
 
 MODEL_SUFFIXES = (".tflite", ".xml", ".onnx", ".mlpackage", ".mlmodel")
 
-W, H, M = 760, 440, 70  # chart size and margin, pixels
+W, H, M, PLOT_W = 1000, 440, 70, 720  # chart size, margin, plot width (legend beyond)
 
 
 def bench_folder(folder: Path, **options) -> tuple[list[BenchResult], list[str]]:
@@ -50,30 +50,33 @@ def accuracy_of(r: BenchResult) -> float | None:
 
 
 def chart_png(results: list[BenchResult], path: Path) -> Path:
-    """Scatter of p50 latency (y) against file size (x, log), colour from red (low accuracy)
-    to green (high), one labelled point per artifact."""
+    """Scatter of p50 latency against file size (both log scale), colour from red (low
+    accuracy) to green (high), grey without one. Points are numbered; the legend on the right
+    names them, as nearby artifacts would overwrite each other's labels."""
     import cv2
 
     img = np.full((H, W, 3), 255, np.uint8)
     sizes = np.log10([max(r.size_bytes, 1) for r in results])
-    lat = np.asarray([r.p50_ms for r in results])
-    sx = _scale(sizes, M, W - 30)
-    sy = _scale(lat, H - M, 30)
-    cv2.rectangle(img, (M, 30), (W - 30, H - M), (200, 200, 200), 1)
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(img, "file size (log scale)", (W // 2 - 80, H - 20), font, 0.5, (60, 60, 60), 1)
-    cv2.putText(img, "p50 ms", (5, 20), font, 0.5, (60, 60, 60), 1)
+    lat = np.log10([max(r.p50_ms, 1e-6) for r in results])
+    right = PLOT_W - 20
+    sx, sy = _scale(sizes, M, right), _scale(lat, H - M, 30)
+    font, ink = cv2.FONT_HERSHEY_SIMPLEX, (60, 60, 60)
+    cv2.rectangle(img, (M, 30), (right, H - M), (200, 200, 200), 1)
+    cv2.putText(img, "file size (log)", (PLOT_W // 2 - 60, H - 20), font, 0.5, ink, 1)
+    cv2.putText(img, "p50 ms (log)", (5, 20), font, 0.5, ink, 1)
     for v, y in ((lat.min(), H - M), (lat.max(), 30)):
-        cv2.putText(img, f"{v:.2f}", (5, int(y) + 5), font, 0.4, (60, 60, 60), 1)
-    for v, x in ((sizes.min(), M), (sizes.max(), W - 30)):
-        cv2.putText(img, _kb(10**v), (int(x) - 20, H - M + 18), font, 0.4, (60, 60, 60), 1)
-    for r, x, y in zip(results, sx, sy):
+        cv2.putText(img, f"{10**v:.3g}", (5, int(y) + 5), font, 0.4, ink, 1)
+    for v, x in ((sizes.min(), M), (sizes.max(), right)):
+        cv2.putText(img, _kb(10**v), (int(x) - 25, H - M + 18), font, 0.4, ink, 1)
+    for i, (r, x, y) in enumerate(zip(results, sx, sy), 1):
         acc = accuracy_of(r)
         color = (160, 160, 160) if acc is None else (0, int(200 * acc), int(230 * (1 - acc)))
         cv2.circle(img, (int(x), int(y)), 7, color, -1, cv2.LINE_AA)
-        label = f"{r.format} {r.precision or ''}".strip()
-        cv2.putText(img, label, (int(x) + 9, int(y) - 6), font, 0.4, (30, 30, 30), 1, cv2.LINE_AA)
-    cv2.imwrite(str(path), img)
+        cv2.putText(img, str(i), (int(x) + 8, int(y) - 6), font, 0.4, (30, 30, 30), 1, cv2.LINE_AA)
+        label = f"{i:2d} {r.format} {r.precision or ''}  {r.p50_ms:.3g} ms"
+        cv2.putText(img, label, (PLOT_W + 5, 40 + 18 * i), font, 0.42, (30, 30, 30), 1, cv2.LINE_AA)
+    if not cv2.imwrite(str(path), img):
+        raise ConfigError(f"cannot write the chart to {path}; is the folder writable?")
     return path
 
 

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 BACKENDS = (  # module, distribution
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
     ("tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow.lite", "tensorflow"),
+    ("tensorflow.lite.python.interpreter", "tensorflow"),
 )
 
 
