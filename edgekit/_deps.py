@@ -11,12 +11,12 @@ from edgekit.errors import MissingDependencyError
 EXTRAS = {
     "tensorflow": "convert",
     "keras": "convert",
-    "openvino": "convert",
+    "openvino": "openvino",
     "nncf": "convert",
     "coremltools": "convert",
     "tf2onnx": "convert",
     "onnx": "convert",
-    "onnxruntime": "convert",
+    "onnxruntime": "onnx",
     "cv2": "",
 }
 

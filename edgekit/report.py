@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bench import BenchResult, benchmark
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, MissingDependencyError
 from edgekit.manifest import MANIFEST_NAME, Manifest
 
 MODEL_SUFFIXES = (".tflite", ".xml", ".onnx", ".mlpackage", ".mlmodel")
@@ -38,7 +38,11 @@ def bench_folder(folder: Path, **options) -> tuple[list[BenchResult], list[str]]
         if path.suffix in (".mlpackage", ".mlmodel") and platform.system() != "Darwin":
             skipped.append(f"{path.name}: Core ML runs on macOS only")
             continue
-        r = benchmark(path, **options)
+        try:
+            r = benchmark(path, **options)
+        except MissingDependencyError as e:  # e.g. a device with only the TFLite runtime
+            skipped.append(f"{path.name}: {e}")
+            continue
         r.parity = parity
         results.append(r)
     return results, skipped
