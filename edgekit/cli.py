@@ -181,6 +181,7 @@ def convert_table(report):
             verdict += "*"
             notes.add("* Core ML: structure checked; the numeric check needs macOS")
         ref = p.get("reference_accuracy", ref)
+        notes.update(f"{a.format} {a.precision}: {n}" for n in a.notes)
         acc = p.get("accuracy")
         t.add_row(
             a.format,

@@ -61,6 +61,11 @@ def test_quantized_artifacts_are_smaller(example_out):
     )
 
 
+def test_int16x8_carries_a_speed_note(example_out):
+    assert "reference kernels" in by(example_out, "tflite", "int16x8").notes[0]
+    assert by(example_out, "tflite", "int8").notes == []
+
+
 def test_int8_io_records_scale_and_zero_point(example_out):
     a = by(example_out, "tflite", "int8-io")
     assert a.inputs[0]["dtype"] == "int8" and a.inputs[0]["scale"] > 0

@@ -13,6 +13,10 @@ from edgekit.manifest import METADATA_KEY, write_atomic
 
 P = Precision
 FULL_INT = {P.INT8, P.INT8_IO, P.UINT8_IO}
+INT16X8_NOTE = (
+    "int16x8 runs on LiteRT's reference kernels (no XNNPACK): on CPU expect it many times "
+    "slower than int8 (20x on the bundled example)"
+)
 
 
 class TFLiteConverter(Converter):
@@ -33,7 +37,8 @@ class TFLiteConverter(Converter):
                 "TFLite builtins lack? try --precision fp32 or another format"
             ) from e
         write_atomic(Path(dest), add_metadata(flat, {METADATA_KEY: metadata}))
-        return Result(tools={"tensorflow": tf.__version__})
+        notes = [INT16X8_NOTE] if precision is P.INT16X8 else []
+        return Result(tools={"tensorflow": tf.__version__}, notes=notes)
 
 
 def configure(converter, precision: Precision, calib: np.ndarray | None, tf) -> None:
