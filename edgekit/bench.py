@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import ConfigError
-from edgekit.fingerprint import fingerprint, state
+from edgekit.fingerprint import state
 from edgekit.runtimes import load
 from edgekit.runtimes.base import quantize
 
@@ -99,7 +99,7 @@ def benchmark(
         artifact=str(p),
         format=type(session).format,
         precision=session.precision,
-        size_bytes=size_of(p) + (size_of(p.with_suffix(".bin")) if p.suffix == ".xml" else 0),
+        size_bytes=size_of(p),
         runtime=session.runtime,
         threads=threads,
         runs=len(ms),
@@ -175,7 +175,3 @@ def peak_rss_mb() -> float:
 
 def _r(v) -> float:
     return round(float(v), 4)
-
-
-def environment() -> dict:
-    return fingerprint()

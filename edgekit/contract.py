@@ -74,6 +74,17 @@ class Preprocess:
         return cls(size=size, scale=scale, mean=list(mean), std=list(std), **kw)
 
     @classmethod
+    def for_shape(cls, shape: list[int], preset: str = "unit") -> Preprocess | None:
+        """The contract for an image input of this shape (NHWC, or NCHW when the channel
+        count sits second), or None when the input is not an image."""
+        if len(shape) != 4:
+            return None
+        nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
+        h, w, c = (shape[2], shape[3], shape[1]) if nchw else (shape[1], shape[2], shape[3])
+        layout, color = ("nchw" if nchw else "nhwc"), ("gray" if c == 1 else "rgb")
+        return cls.from_preset(preset, size=(h, w), color=color, layout=layout)
+
+    @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
         return cls(**{**d, "size": tuple(d["size"])})
 

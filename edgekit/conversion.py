@@ -18,8 +18,16 @@ from edgekit import converters, data, recipes
 from edgekit.contract import Contract, Preprocess, read_labels
 from edgekit.converters.base import Precision, tolerance_for
 from edgekit.errors import ConfigError, ConversionError, ModelLoadError, OutputMismatchError
-from edgekit.manifest import Artifact, Manifest, embedded_contract, replace_path, sha256, size_of
-from edgekit.parity import Parity, compare, structural
+from edgekit.manifest import (
+    Artifact,
+    Manifest,
+    embedded_contract,
+    files_of,
+    replace_path,
+    sha256,
+    size_of,
+)
+from edgekit.parity import compare, structural
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -154,8 +162,8 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
     src = source_mod.load(p.model, input_shape=p.input_shape, safe_mode=p.safe_mode)
     contract = Contract(src.inputs, src.outputs, _preprocess(p.preprocess, src), p.labels)
     calib, val = _data(p, src, contract)
-    parity_set = val or calib
-    ref = src.predict(parity_set.x) if parity_set is not None else None
+    parity_set = val or calib  # _data always gives calibration (or parity-only) inputs
+    ref = src.predict(parity_set.x)
     digest = sha256(p.model)
     manifest = Manifest(
         contract,
@@ -169,9 +177,8 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
         for fmt, precision in p.targets:
             say(f"converting {fmt} {precision.value}")
             art = _one(fmt, precision, src, contract, calib, staging, digest, p.model.stem)
-            if ref is not None or fmt == "coreml":
-                say(f"checking {fmt} {precision.value}")
-                art.parity = _check(staging / art.file, art, src, parity_set, ref).to_dict()
+            say(f"checking {fmt} {precision.value}")
+            _verify(staging / art.file, art, src, parity_set, ref)
             manifest.artifacts.append(art)
         _publish(staging, p.out, manifest)
     finally:
@@ -244,22 +251,21 @@ def _one(fmt, precision, src, contract, calib, staging: Path, digest: str, stem:
     t = time.perf_counter()
     result = conv.write(src, precision, dest, calib=calib.x if calib else None, metadata=meta)
     seconds = time.perf_counter() - t
-    size = size_of(dest) + (size_of(dest.with_suffix(".bin")) if fmt == "openvino" else 0)
     return Artifact(
-        dest.name,
-        fmt,
-        precision.value,
-        size,
-        [],
-        [],
-        result.tools,
-        round(seconds, 3),
-        None,
-        result.notes,
+        file=dest.name,
+        format=fmt,
+        precision=precision.value,
+        size_bytes=size_of(dest),
+        inputs=[],
+        outputs=[],
+        tools=result.tools,
+        convert_seconds=round(seconds, 3),
+        notes=result.notes,
     )
 
 
-def _check(path: Path, art: Artifact, src, samples, ref) -> Parity:
+def _verify(path: Path, art: Artifact, src, samples, ref) -> None:
+    """Load the artifact once: record its I/O as its runtime sees it, and its parity."""
     import platform
 
     from edgekit.runtimes import load
@@ -267,9 +273,11 @@ def _check(path: Path, art: Artifact, src, samples, ref) -> Parity:
     if art.format == "coreml" and platform.system() != "Darwin":
         from edgekit.converters.coreml import NOTHING_COMPRESSED, inspect
 
-        return structural(
-            inspect(path), src, art.precision, compressed=NOTHING_COMPRESSED not in art.notes
-        )
+        art.inputs = [t.to_dict() for t in src.inputs]
+        art.outputs = [t.to_dict() for t in src.outputs]
+        compressed = NOTHING_COMPRESSED not in art.notes
+        art.parity = structural(inspect(path), src, art.precision, compressed=compressed).to_dict()
+        return
     try:
         session = load(path)
     except ModelLoadError as e:
@@ -280,46 +288,29 @@ def _check(path: Path, art: Artifact, src, samples, ref) -> Parity:
             "try better calibration data or another precision"
         ) from e
     with session:
+        art.inputs = [t.to_dict() for t in session.inputs]
+        art.outputs = [t.to_dict() for t in session.outputs]
         got = session.predict(samples.x)
         got = got if isinstance(got, list) else [got]
-        return compare(ref, got, tolerance=tolerance_for(art.precision), y=samples.y)
+        parity = compare(ref, got, tolerance=tolerance_for(art.precision), y=samples.y)
+        art.parity = parity.to_dict()
 
 
 def _publish(staging: Path, out: Path, manifest: Manifest) -> None:
-    """Fill in each artifact's I/O from its own runtime view, then move everything into OUT."""
-    from edgekit.runtimes import load
-
+    """Move every finished artifact into OUT, then write the manifest."""
     for art in manifest.artifacts:
-        path = staging / art.file
-        if art.format == "coreml":
-            art.inputs = [t.to_dict() for t in manifest.contract.inputs]
-            art.outputs = [t.to_dict() for t in manifest.contract.outputs]
-            continue
-        with load(path) as s:
-            art.inputs = [t.to_dict() for t in s.inputs]
-            art.outputs = [t.to_dict() for t in s.outputs]
-    for art in manifest.artifacts:
-        for f in [art.file] + (
-            [Path(art.file).with_suffix(".bin").name] if art.format == "openvino" else []
-        ):
-            replace_path(staging / f, out / f)
+        for f in files_of(staging / art.file):
+            replace_path(f, out / f.name)
     manifest.save(out)
 
 
 def _preprocess(choice, src) -> Preprocess | None:
-    shape = src.inputs[0].shape
-    if len(shape) != 4:
-        return None
-    nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
-    size = (shape[2], shape[3]) if nchw else (shape[1], shape[2])
-    channels = shape[1] if nchw else shape[3]
-    kw = {"layout": "nchw" if nchw else "nhwc", "color": "gray" if channels == 1 else "rgb"}
     if isinstance(choice, Preprocess):
         return choice
     if choice is None:
         # a model that rescales inside itself wants raw 0..255 pixels
         choice = "raw" if src.first_layer in RESCALING_LAYERS else "unit"
-    return Preprocess.from_preset(choice, size=size, **kw)
+    return Preprocess.for_shape(src.inputs[0].shape, choice)
 
 
 def _data(p: Plan, src, contract: Contract):

@@ -120,13 +120,19 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def size_of(path: Path) -> int:
+def files_of(path: Path) -> list[Path]:
+    """The files that make up one artifact: an OpenVINO .xml travels with its .bin."""
     p = Path(path)
-    return (
-        sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-        if p.is_dir()
-        else p.stat().st_size
-    )
+    return [p, p.with_suffix(".bin")] if p.suffix == ".xml" else [p]
+
+
+def size_of(path: Path) -> int:
+    """Bytes of an artifact, all its files (and a .mlpackage folder's contents) counted."""
+    total = 0
+    for p in files_of(path):
+        files = [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
+        total += sum(f.stat().st_size for f in files)
+    return total
 
 
 def write_atomic(path: Path, data: bytes) -> None:

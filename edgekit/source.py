@@ -91,7 +91,7 @@ def load(
         return [out[n] for n in names] if isinstance(out, dict) else _as_list(out)
 
     traced = tf.function(lambda x: tuple(call(x)), input_signature=spec)
-    frozen = _freeze(traced.get_concrete_function(), tf)
+    frozen = _freeze(traced.get_concrete_function())
 
     def run(x: np.ndarray) -> list[np.ndarray]:
         return [np.asarray(o) for o in frozen(tf.constant(x, tf.float32))]
@@ -193,7 +193,7 @@ def _input_shape(sig, override, path) -> list[int]:
     return [int(d) for d in shape]
 
 
-def _freeze(concrete, tf):
+def _freeze(concrete):
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )

@@ -97,11 +97,9 @@ def artifacts_in(folder: Path) -> list[str]:
 
 def copy_alone(path: Path, dest: Path) -> Path:
     """Copy an artifact (with its .bin for IR) away from its manifest."""
+    from edgekit.manifest import files_of
+
     dest.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        shutil.copytree(path, dest / path.name)
-    else:
-        shutil.copy(path, dest / path.name)
-        if path.suffix == ".xml":
-            shutil.copy(path.with_suffix(".bin"), dest / path.with_suffix(".bin").name)
+    for f in files_of(path):
+        (shutil.copytree if f.is_dir() else shutil.copy)(f, dest / f.name)
     return dest / path.name

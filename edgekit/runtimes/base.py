@@ -153,11 +153,7 @@ def dequantize(a: np.ndarray, spec: TensorSpec) -> np.ndarray:
 
 
 def guess_preprocess(spec: TensorSpec) -> Preprocess:
-    shape = spec.shape
-    if len(shape) != 4:
-        raise ConfigError(f"cannot feed an image to input {spec.name!r} of shape {shape}")
-    nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
-    h, w, c = (shape[2], shape[3], shape[1]) if nchw else (shape[1], shape[2], shape[3])
-    return Preprocess(
-        size=(h, w), color="gray" if c == 1 else "rgb", layout="nchw" if nchw else "nhwc"
-    )
+    pre = Preprocess.for_shape(spec.shape)
+    if pre is None:
+        raise ConfigError(f"cannot feed an image to input {spec.name!r} of shape {spec.shape}")
+    return pre

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from edgekit._deps import need
@@ -98,7 +96,3 @@ def _spec(port) -> TensorSpec:
 
 def _first(e: Exception) -> str:
     return " ".join(str(e).split())[:200]
-
-
-def is_ir(path: Path) -> bool:
-    return Path(path).suffix in (".xml", ".bin")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -178,8 +176,3 @@ def _arr(x):
 
 def _first(e: Exception) -> str:
     return " ".join(str(e).split())[:200] or type(e).__name__
-
-
-def read_metadata(path: Path) -> dict | None:
-    raw = validate(Path(path).read_bytes(), Path(path).name).get(METADATA_KEY)
-    return json.loads(raw) if raw else None
