@@ -80,9 +80,8 @@ def read_labelled(
         ys += [classes.index(d.name)] * len(imgs)
     if count:
         files, ys = files[:count], ys[:count]
-    return Samples(
-        _load_images(files, p, preprocess), "labelled-images", str(p), np.asarray(ys), classes
-    )
+    x = _load_images(files, p, preprocess, flag="--val")
+    return Samples(x, "labelled-images", str(p), np.asarray(ys), classes)
 
 
 def random(
@@ -106,7 +105,9 @@ def _images(folder: Path) -> list[Path]:
     )
 
 
-def _load_images(files: list[Path], folder: Path, preprocess: Preprocess | None) -> np.ndarray:
+def _load_images(
+    files: list[Path], folder: Path, preprocess: Preprocess | None, *, flag: str = "--calib"
+) -> np.ndarray:
     import cv2
 
     if preprocess is None:
@@ -127,7 +128,7 @@ def _load_images(files: list[Path], folder: Path, preprocess: Preprocess | None)
     if not arrays:
         raise ConfigError(
             f"no readable images in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
-            "point --calib at a folder of images"
+            f"point {flag} at a folder of images"
         )
     return np.concatenate(arrays)
 
