@@ -1,0 +1,55 @@
+"""What every command shares: the console and the guard that turns failures into one line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from edgekit.errors import EdgeKitError
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    c = Console(stderr=stderr, highlight=False)
+    if not c.is_terminal:  # piped or logged: wide enough for the tables
+        c.width = max(c.width, 160)
+    return c
+
+
+def guarded(fn):
+    """Turn every failure into one line and an exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        debug = click.get_current_context().find_root().params.get("debug")
+        try:
+            return fn(*args, **kwargs)
+        except EdgeKitError as e:
+            if debug:
+                raise
+            console(True).print(f"[red]error:[/] {one_line(e)}", soft_wrap=True)
+            sys.exit(e.exit_code)
+        except BrokenPipeError:  # `edgekit recipes | head`
+            sys.stderr.close()
+            sys.exit(0)
+        except KeyboardInterrupt:
+            console(True).print("[red]interrupted[/]")
+            sys.exit(130)
+        except Exception as e:  # a bug or an unwrapped third-party failure
+            if debug:
+                raise
+            console(True).print(
+                f"[red]error:[/] {type(e).__name__}: {one_line(e)} "
+                "(run with --debug for the traceback)",
+                soft_wrap=True,
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+def one_line(e: Exception) -> str:
+    return " ".join(str(e).split())[:500]

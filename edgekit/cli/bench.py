@@ -1,0 +1,106 @@
+"""`edgekit bench`: latency, throughput and memory per artifact, or for a convert folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgekit.cli._common import console, guarded
+
+
+@click.command("bench")
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--threads", type=click.IntRange(min=1), help="Runtime threads.")
+@click.option("--runs", type=click.IntRange(min=1), help="Timed runs [100].")
+@click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds instead of runs."
+)
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--device", help="OpenVINO device, ONNX provider or Core ML compute unit.")
+@click.option(
+    "--sustained",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Also log latency/temperature/clock each second for S seconds.",
+)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write results as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write results as CSV.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    help="Folder for chart.png and report.html [the output folder when given one].",
+)
+@guarded
+def command(
+    artifacts, threads, runs, duration, warmup, device, sustained, json_path, csv_path, report_dir
+):
+    """Benchmark artifacts, or every artifact of a convert output folder."""
+    from edgekit import report as rep
+    from edgekit.bench import benchmark
+    from edgekit.fingerprint import fingerprint
+
+    opts = dict(
+        threads=threads,
+        runs=runs,
+        duration=duration,
+        warmup=warmup,
+        device=device,
+        sustained=sustained,
+    )
+    out_console = console()
+    results, skipped = [], []
+    with out_console.status("benchmarking"):
+        for a in artifacts:
+            if a.is_dir() and a.suffix != ".mlpackage":
+                got, skip = rep.bench_folder(a, **opts)
+                results += got
+                skipped += skip
+                report_dir = report_dir or a
+            else:
+                results.append(benchmark(a, **opts))
+    env = fingerprint()
+    out_console.print(bench_table(results))
+    for s in skipped:
+        out_console.print(f"[yellow]skipped[/] {s}")
+    out_console.print(f"[dim]{env['cpu']}, {env['cores']} cores, {env['os']}[/]")
+    if json_path:
+        json_path.write_text(
+            json.dumps({"machine": env, "results": [r.to_dict() for r in results]}, indent=2)
+        )
+    if csv_path:
+        write_csv(csv_path, results, env)
+    if report_dir and results:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        chart = rep.chart_png(results, Path(report_dir) / "chart.png")
+        page = rep.html_report(results, skipped, env, chart, Path(report_dir) / "report.html")
+        out_console.print(f"chart: {chart}  report: {page}")
+
+
+def bench_table(results):
+    from rich.table import Table
+
+    from edgekit.report import TABLE_HEAD, table_row
+
+    t = Table(title="edgekit bench")
+    for h in TABLE_HEAD:
+        t.add_column(
+            h, justify="left" if h in ("artifact", "format", "precision") else "right", no_wrap=True
+        )
+    for r in results:
+        t.add_row(*[str(c) for c in table_row(r)])
+    return t
+
+
+def write_csv(path: Path, results, env: dict) -> None:
+    import csv
+
+    rows = [
+        {k: v for k, v in r.to_dict().items() if k not in ("parity", "sustained")} for r in results
+    ]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=[*rows[0], "cpu", "os"])
+        w.writeheader()
+        for row in rows:
+            w.writerow({**row, "cpu": env["cpu"], "os": env["os"]})
