@@ -1,0 +1,575 @@
+"""The benchmark loop and machine fingerprint, self-contained: the standard library, numpy and
+the one runtime the artifact needs (ai-edge-litert / tflite-runtime, openvino or onnxruntime).
+
+`edgekit bench` uses it here, and `edgekit bench --on ssh://...` copies this one file to the
+device and runs it there, so local and remote numbers come from the same code:
+
+    python runner.py model.tflite --json [--threads 4] [--runs 100 | --duration 10]
+        [--warmup 10] [--sustained 60] [--device CPU] [--delegate libedgetpu.so.1]
+        [--precision int8] [--stream]
+
+`--json` prints `{"machine": ..., "results": [...]}`, the schema of `edgekit bench --json`.
+`--stream` prints one JSON object a line while it runs (machine, loaded, samples every quarter
+second, sustained rows, result), so a caller reading over a link keeps every sample it got.
+Nothing here imports edgekit: keep it that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_RUNS = 100
+STREAM_EVERY_S = 0.25
+ISA_FLAGS = tuple(
+    "avx avx2 fma avx512f avx512_vnni avx512_bf16 avx_vnni amx_int8 amx_bf16 "
+    "neon asimd asimddp asimdhp fphp i8mm sve bf16".split()
+)
+RUNTIMES = tuple(
+    "ai-edge-litert tflite-runtime tensorflow openvino onnxruntime onnxruntime-gpu "
+    "coremltools ncnn numpy opencv-python-headless".split()
+)
+TFLITE_BACKENDS = (  # module, distribution
+    ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite_runtime.interpreter", "tflite-runtime"),
+    ("tensorflow.lite.python.interpreter", "tensorflow"),
+)
+# edgekit artifact precision -> what LiteRT computes in (XNNPACK dequantizes fp16 weights)
+TFLITE_EXECUTED = dict(fp32="f32", fp16="f32", int8="int8", int16x8="int16x8")
+TFLITE_EXECUTED.update({"dynamic-int8": "int8-dynamic", "int8-io": "int8", "uint8-io": "int8"})
+OV_READ_BACK = dict(float32="f32", f32="f32", bfloat16="bf16", bf16="bf16", float16="f16")
+INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+class RunnerError(Exception):
+    """A problem the runner reports as one line (bad artifact, missing runtime)."""
+
+
+# -- the machine ----------------------------------------------------------------------------
+def fingerprint() -> dict:
+    """A JSON-ready description of this machine, for every benchmark result."""
+    cpu = _cpuinfo()
+    return {
+        "cpu": cpu.get("model name")
+        or cpu.get("Model")
+        or cpu.get("Hardware")
+        or platform.processor(),
+        "board": _read("/proc/device-tree/model"),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "isa": isa_flags(cpu),
+        "memory_gb": _memory_gb(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "runtimes": {name: v for name in RUNTIMES if (v := version(name))},
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        **state(),
+    }
+
+
+def isa_flags(cpu: dict | None = None) -> list[str]:
+    """The CPU features (of ISA_FLAGS) that decide which kernels and precisions runtimes use."""
+    cpu = _cpuinfo() if cpu is None else cpu
+    return sorted(
+        set(cpu.get("flags", "").split() + cpu.get("Features", "").split()) & set(ISA_FLAGS)
+    )
+
+
+def has_bf16() -> bool:
+    """Whether this CPU runs bf16 natively (AVX512_BF16 or AMX on x86, BF16 on Arm)."""
+    return bool({"avx512_bf16", "amx_bf16", "bf16"} & set(isa_flags()))
+
+
+def state() -> dict:
+    """The parts that change while a benchmark runs: temperature, clock, throttling."""
+    return {"temperature_c": temperature(), "cpu_mhz": cpu_mhz(), "throttled": throttled()}
+
+
+def temperature() -> float | None:
+    """Hottest thermal zone in degrees C (Pi: cpu-thermal; Jetson: several zones)."""
+    temps = []
+    for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
+        raw = _read(zone)
+        if raw and raw.lstrip("-").isdigit():
+            temps.append(int(raw) / 1000)
+    return max(temps) if temps else None
+
+
+def cpu_mhz() -> float | None:
+    raw = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    return int(raw) / 1000 if raw and raw.isdigit() else None
+
+
+def throttled() -> str | None:
+    """Raspberry Pi firmware throttle bits (0x0 = never throttled), where the kernel shows them."""
+    return _read("/sys/devices/platform/soc/soc:firmware/get_throttled")
+
+
+def version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
+    from importlib import metadata
+
+    for name in (dist, dist.replace("_", "-")):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _cpuinfo() -> dict:
+    info: dict[str, str] = {}
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in info:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def _memory_gb() -> float | None:
+    m = re.search(r"MemTotal:\s+(\d+)", _read("/proc/meminfo") or "")
+    return round(int(m.group(1)) / 1024**2, 1) if m else None
+
+
+def _read(path) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace").strip().strip("\x00") or None
+    except OSError:
+        return None
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (MB)."""
+    statm = _read("/proc/self/statm")
+    if statm:
+        return int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+# -- the loop -------------------------------------------------------------------------------
+@dataclass
+class Spec:
+    """An input tensor: what `sample_feed` needs (edgekit's TensorSpec has the same fields)."""
+
+    name: str
+    shape: list
+    dtype: str = "float32"
+    scale: float | None = None
+    zero_point: int | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.dtype in INT_RANGES and bool(self.scale)
+
+
+def sample_feed(specs) -> list[np.ndarray]:
+    """A fixed input in the model's native dtypes (random image-like values, seed 0)."""
+    rng = np.random.default_rng(0)
+    feed = []
+    for spec in specs:
+        x = rng.uniform(0, 1, [d if d > 0 else 1 for d in spec.shape]).astype(np.float32)
+        if spec.quantized:
+            lo, hi = INT_RANGES[spec.dtype]
+            x = np.clip(np.round(x / spec.scale + spec.zero_point), lo, hi)
+        feed.append(np.ascontiguousarray(x.astype(spec.dtype)))
+    return feed
+
+
+def timed_loop(run, feed, *, runs=None, duration=None, on_samples=None) -> list[float]:
+    """Seconds per `run(feed)` call: N runs, or as many as fit in `duration` seconds.
+    `on_samples(list_of_ms)` gets the new samples every STREAM_EVERY_S seconds and at the end."""
+    clock = time.perf_counter
+    times: list[float] = []
+    limit = runs or (None if duration else DEFAULT_RUNS)
+    end = clock() + duration if duration else None
+    sent = 0
+    flush_at = clock() + STREAM_EVERY_S
+    while True:
+        t = clock()
+        if end is not None and t >= end and times:
+            break
+        run(feed)
+        times.append(clock() - t)
+        if limit and len(times) >= limit:
+            break
+        if on_samples is not None and times and clock() >= flush_at:
+            on_samples([round(s * 1e3, 5) for s in times[sent:]])
+            sent, flush_at = len(times), clock() + STREAM_EVERY_S
+    if on_samples is not None and sent < len(times):
+        on_samples([round(s * 1e3, 5) for s in times[sent:]])
+    return times
+
+
+def sustained_log(run, feed, seconds: float, on_row=None) -> list[dict]:
+    """One row a second: mean latency, temperature, clock, throttle bits."""
+    rows = []
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        times = timed_loop(run, feed, duration=1.0)
+        row = {"t_s": round(elapsed, 1), "mean_ms": _r(np.mean(times) * 1e3), **state()}
+        rows.append(row)
+        if on_row:
+            on_row(row)
+    return rows
+
+
+def summarize(ms) -> dict:
+    """Latency statistics of per-run milliseconds, in BenchResult's field names."""
+    ms = np.asarray(ms, dtype=np.float64)
+    if ms.size == 0:
+        return {"runs": 0}
+    return {
+        "runs": int(ms.size),
+        "p50_ms": _r(np.percentile(ms, 50)),
+        "p90_ms": _r(np.percentile(ms, 90)),
+        "p99_ms": _r(np.percentile(ms, 99)),
+        "mean_ms": _r(ms.mean()),
+        "std_ms": _r(ms.std()),
+        "min_ms": _r(ms.min()),
+        "max_ms": _r(ms.max()),
+        "fps": _r(1e3 / ms.mean()),
+    }
+
+
+def _r(v) -> float:
+    return round(float(v), 4)
+
+
+# -- the runtimes (one file's worth each: load, specs, run, what it computes in) -------------
+class Model:
+    """A loaded artifact: `inputs` (Spec), `run(feed)`, `runtime`, `format`, `execution`."""
+
+    format = ""
+    runtime = ""
+
+    def __init__(self) -> None:
+        self.inputs: list[Spec] = []
+        self.execution: dict = {}
+
+    def run(self, feed):
+        raise NotImplementedError
+
+
+class TFLiteModel(Model):
+    format = "tflite"
+
+    def __init__(self, path, *, threads=None, delegate=None, xnnpack=True, precision=None, **_):
+        super().__init__()
+        mod, self.runtime = _import_first(TFLITE_BACKENDS, "pip install ai-edge-litert")
+        kwargs: dict = {"model_path": str(path), "num_threads": threads}
+        if delegate:
+            kwargs["experimental_delegates"] = [mod.load_delegate(delegate)]
+        if not xnnpack:
+            kwargs["experimental_op_resolver_type"] = (
+                mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            )
+        self._it = it = mod.Interpreter(**kwargs)
+        it.allocate_tensors()
+        self.inputs = [_tflite_spec(d) for d in it.get_input_details()]
+        self._in = [d["index"] for d in it.get_input_details()]
+        self._out = [d["index"] for d in it.get_output_details()]
+        quantized = any(s.quantized for s in self.inputs) or any(
+            _tflite_spec(d).quantized for d in it.get_output_details()
+        )
+        computed = TFLITE_EXECUTED.get(precision or "") or ("int8" if quantized else "f32")
+        self.execution = {
+            "precision": computed,
+            "settings": {"xnnpack": bool(xnnpack and not delegate), "xnnpack_fp16": False},
+            "isa": isa_flags(),
+        }
+
+    def run(self, feed):
+        it = self._it
+        for idx, a in zip(self._in, feed):
+            it.set_tensor(idx, a)
+        it.invoke()
+        return [it.get_tensor(idx) for idx in self._out]
+
+
+class OpenVINOModel(Model):
+    format = "openvino"
+
+    def __init__(self, path, *, threads=None, device=None, precision=None, **_):
+        super().__init__()
+        ov = _import("openvino", 'pip install "openvino"')
+        self.runtime = f"openvino {version('openvino') or ov.__version__}"
+        core = ov.Core()
+        model = core.read_model(str(Path(path).with_suffix(".xml")))
+        device = (device or "CPU").upper()
+        # the same defaults as edgekit's OpenVINO session: f32 on CPU unless the IR is bf16
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if precision == "bf16":
+            config["INFERENCE_PRECISION_HINT"] = "bf16"
+        elif device.startswith("CPU") or precision in (None, "fp32"):
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        compiled = core.compile_model(model, device, config)
+        try:
+            got = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        except Exception:  # a plugin without the property
+            got = "unknown"
+        name = got.split("'")[1] if "'" in got else got
+        self.execution = {
+            "precision": OV_READ_BACK.get(name.lower(), name),
+            "settings": {"device": device, **{k: str(v) for k, v in config.items()}},
+            "isa": isa_flags() if device.startswith("CPU") else [],
+        }
+        self._request = compiled.create_infer_request()
+        self._ov, self._bound = ov, None
+        self._n_out = len(compiled.outputs)
+        self.inputs = [
+            Spec(
+                p.get_any_name(),
+                [int(d) for d in p.get_partial_shape().get_min_shape()],
+                p.get_element_type().to_dtype().name,
+            )
+            for p in compiled.inputs
+        ]
+
+    def run(self, feed):
+        # inputs bound as shared tensors once, as edgekit's session does: no copy per call
+        if feed is not self._bound:
+            for i, a in enumerate(feed):
+                self._request.set_input_tensor(i, self._ov.Tensor(a, shared_memory=True))
+            self._bound = feed
+        self._request.infer()
+        return [self._request.get_output_tensor(i).data for i in range(self._n_out)]
+
+
+class ONNXModel(Model):
+    format = "onnx"
+    PROVIDERS = {
+        "cpu": "CPUExecutionProvider",
+        "cuda": "CUDAExecutionProvider",
+        "tensorrt": "TensorrtExecutionProvider",
+    }
+
+    def __init__(self, path, *, threads=None, device=None, **_):
+        super().__init__()
+        ort = _import("onnxruntime", "pip install onnxruntime")
+        self.runtime = f"onnxruntime {ort.__version__}"
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        key = (device or "cpu").lower()
+        providers = [self.PROVIDERS[key]] + (["CPUExecutionProvider"] if key != "cpu" else [])
+        self._s = ort.InferenceSession(str(path), opts, providers=providers)
+        args = self._s.get_inputs()
+        self._names = [a.name for a in args]
+        self.inputs = [
+            Spec(
+                a.name,
+                [d if isinstance(d, int) else 1 for d in a.shape],
+                _onnx_dtype(a.type),
+            )
+            for a in args
+        ]
+        fp16 = any(s.dtype == "float16" for s in self.inputs)
+        self.execution = {
+            "precision": "f16" if fp16 else "f32",
+            "settings": {"providers": self._s.get_providers()},
+            "isa": isa_flags(),
+        }
+
+    def run(self, feed):
+        return self._s.run(None, dict(zip(self._names, feed)))
+
+
+MODELS = {".tflite": TFLiteModel, ".xml": OpenVINOModel, ".bin": OpenVINOModel, ".onnx": ONNXModel}
+
+
+def open_model(path, **options) -> Model:
+    """Load an artifact with the runtime its suffix calls for."""
+    p = Path(path)
+    if p.suffix not in MODELS:
+        raise RunnerError(f"the runner takes {sorted(MODELS)}; got: {p.name}")
+    if not p.is_file():
+        raise RunnerError(f"artifact not found; got: {p}")
+    try:
+        return MODELS[p.suffix](p, **options)
+    except RunnerError:
+        raise
+    except Exception as e:  # the runtime's own failure: one line, with its words
+        raise RunnerError(f"cannot load {p.name}: {' '.join(str(e).split())[:300]}") from e
+
+
+def _tflite_spec(d: dict) -> Spec:
+    scale, zp = d.get("quantization", (0.0, 0))
+    return Spec(
+        d["name"],
+        [int(v) for v in d["shape"]],
+        np.dtype(d["dtype"]).name,
+        float(scale) or None,
+        int(zp),
+    )
+
+
+def _onnx_dtype(t: str) -> str:
+    name = t.removeprefix("tensor(").removesuffix(")")
+    return {"float": "float32", "double": "float64"}.get(name, name)
+
+
+def _import(module: str, fix: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise RunnerError(f"{module} is not installed on this machine; fix: {fix}") from e
+
+
+def _import_first(candidates, fix: str):
+    for module, dist in candidates:
+        try:
+            return importlib.import_module(module), f"{dist} {version(dist) or '?'}"
+        except ImportError:
+            continue
+    raise RunnerError(f"no TFLite interpreter found; fix: {fix}")
+
+
+def file_size(path) -> int:
+    """Bytes of an artifact, with an OpenVINO IR's .bin."""
+    p = Path(path)
+    extra = p.with_suffix(".bin").stat().st_size if p.suffix == ".xml" else 0
+    return p.stat().st_size + extra if p.is_file() else 0
+
+
+# -- one benchmark --------------------------------------------------------------------------
+def bench(
+    path,
+    *,
+    threads=None,
+    runs=None,
+    duration=None,
+    warmup=10,
+    sustained=None,
+    device=None,
+    delegate=None,
+    precision=None,
+    emit=None,
+) -> dict:
+    """Benchmark one artifact; returns BenchResult's fields. `emit(event_dict)` streams."""
+    emit = emit or (lambda event: None)
+    rss0 = rss_mb()
+    t = time.perf_counter()
+    model = open_model(path, threads=threads, device=device, delegate=delegate, precision=precision)
+    load_ms = (time.perf_counter() - t) * 1e3
+    feed = sample_feed(model.inputs)
+    t = time.perf_counter()
+    model.run(feed)
+    first_ms = (time.perf_counter() - t) * 1e3
+    emit(
+        {
+            "event": "loaded",
+            "load_ms": _r(load_ms),
+            "first_ms": _r(first_ms),
+            "runtime": model.runtime,
+            "runs": runs,
+            "duration": duration,
+        }
+    )
+    for _ in range(warmup):
+        model.run(feed)
+    times = timed_loop(
+        model.run,
+        feed,
+        runs=runs,
+        duration=duration,
+        on_samples=lambda ms: emit({"event": "samples", "ms": ms}),
+    )
+    rows = (
+        sustained_log(
+            model.run, feed, sustained, on_row=lambda row: emit({"event": "sustained", "row": row})
+        )
+        if sustained
+        else []
+    )
+    peak = rss_mb()
+    return {
+        "artifact": str(path),
+        "format": model.format,
+        "precision": precision,
+        "size_bytes": file_size(path),
+        "runtime": model.runtime,
+        "executed_precision": model.execution.get("precision"),
+        "threads": threads,
+        "load_ms": _r(load_ms),
+        "first_ms": _r(first_ms),
+        **summarize(np.asarray(times) * 1e3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_growth_mb": round(max(peak - rss0, 0.0), 1),
+        "parity": None,
+        "execution": model.execution,
+        "sustained": rows,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="edgekit's device runner (numpy + one runtime)")
+    ap.add_argument("artifact")
+    ap.add_argument("--json", action="store_true", help="print the result document as JSON")
+    ap.add_argument("--stream", action="store_true", help="one JSON event a line while running")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--duration", type=float)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--sustained", type=float)
+    ap.add_argument("--device")
+    ap.add_argument("--delegate")
+    ap.add_argument("--precision", help="the artifact's precision as edgekit recorded it")
+    a = ap.parse_args(argv)
+
+    def emit(event: dict) -> None:
+        if a.stream:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+
+    machine = fingerprint()
+    emit({"event": "machine", "machine": machine})
+    try:
+        result = bench(
+            a.artifact,
+            threads=a.threads,
+            runs=a.runs,
+            duration=a.duration,
+            warmup=a.warmup,
+            sustained=a.sustained,
+            device=a.device,
+            delegate=a.delegate,
+            precision=a.precision,
+            emit=emit,
+        )
+    except RunnerError as e:
+        emit({"event": "error", "error": str(e)})
+        sys.stderr.write(f"error: {e}\n")
+        return 1
+    emit({"event": "result", "result": result})
+    if a.json:
+        sys.stdout.write(json.dumps({"machine": machine, "results": [result]}) + "\n")
+    elif not a.stream:
+        sys.stdout.write(
+            f"{Path(a.artifact).name}: p50 {result['p50_ms']} ms, "
+            f"{result['fps']} fps, {result['runs']} runs, {result['runtime']}\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
