@@ -1,0 +1,9 @@
+"""Latency per hardware target without the device: op costs read from the artifact, a roofline
+per op against the target's peak compute and memory bandwidth, with efficiency factors fitted on
+published measurements (and on your own, with `edgekit estimate --calibrate`)."""
+
+from __future__ import annotations
+
+from edgekit.estimate.costs import ModelCost, OpCost, OpKind, model_costs
+
+__all__ = ["ModelCost", "OpCost", "OpKind", "model_costs"]
