@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from edgekit import converters, devices, recipes
+from edgekit.device import profiles
 from edgekit.errors import ConfigError
+
+IDS = [
+    "rpi4", "rpi5", "jetson-nano", "jetson-orin-nano", "jetson-orin-nano-super", "jetson-orin-nx",
+    "jetson-agx-orin", "pixel", "pixel2", "pixel3", "pixel3a", "pixel4", "iphone-xs",
+    "iphone-11-pro", "iphone-12-pro", "coral-usb", "coral-devboard", "intel-core-ultra-155h",
+    "intel-celeron-n5105", "x86-64", "aarch64",
+]  # fmt: skip
+# every figure must name where it came from
+SOURCED = ["cpu.clusters", "cpu.isa", "cpu.peak_gflops", "memory.gb", "memory.bandwidth_gbs"]
+SOURCED += ["software.os", "software.install", "recommended"]
 
 
 @pytest.mark.light
@@ -18,12 +31,47 @@ def test_recipe_targets_are_possible(name):
 
 
 @pytest.mark.light
-@pytest.mark.parametrize("name", devices.names())
-def test_device_profile_names_a_recipe(name):
-    d = devices.get(name)
-    assert d.name and d.reach in ("ssh", "adb", "local", "none")
-    assert d.runtime in converters.REGISTRY
-    assert any(fmt == d.runtime for fmt, _ in recipes.get(d.recipe).targets)
+def test_every_issue_id_has_a_profile():
+    assert sorted(IDS) == profiles.names()
+
+
+@pytest.mark.light
+@pytest.mark.parametrize("name", IDS)
+def test_device_profile_is_complete_and_sourced(name):
+    d = profiles.get(name)
+    assert d.name and d.reach in profiles.REACHES and d.kind in profiles.KINDS
+    assert d.cpu.cores > 0 and d.cpu.max_ghz > 0 and d.cpu.isa
+    assert d.cpu.peak_gflops["fp32"] > 0 and d.memory.bandwidth_gbs > 0 and d.memory.gb > 0
+    for key in SOURCED:
+        assert d.sources.get(key, "").strip(), f"{name}: no source for {key}"
+    for i, acc in enumerate(d.accelerators):
+        assert d.sources.get(f"accelerators.{i}"), f"{name}: no source for accelerator {i}"
+        assert set(acc.runtimes) <= set(d.runtimes), f"{name}: {acc.name} runtime not listed"
+    # the recommended pairing is one the device can run and the recipe produces
+    rec = d.recommended
+    assert rec.runtime in d.runtimes
+    assert profiles.RUNTIME_FORMAT[rec.runtime] == rec.format
+    assert any(fmt == rec.format for fmt, _ in recipes.get(d.recipe).targets)
+    if d.reach in ("ssh", "local", "usb-host"):  # a Python device: pip needs these
+        assert d.software.python and d.software.platform.endswith(d.cpu.arch)
+
+
+@pytest.mark.light
+def test_peaks_follow_from_clusters():
+    # derived CPU peaks: cores x GHz x FLOP/cycle, so fp32/(cores*GHz) is a whole FLOP/cycle
+    for d in profiles.all_profiles():
+        per_cycle = d.cpu.peak_gflops["fp32"] / sum(c.cores * c.ghz for c in d.cpu.clusters)
+        assert 4 <= per_cycle <= 32, (d.id, per_cycle)
+        if "fp16" in d.cpu.peak_gflops:
+            assert "asimdhp" in d.cpu.isa, d.id  # fp16 arithmetic needs the ISA feature
+
+
+@pytest.mark.light
+def test_peak_for_a_runtime_picks_its_unit():
+    orin = profiles.get("jetson-orin-nano")
+    assert orin.peak_gflops("tensorrt", "int8") > 20 * orin.peak_gflops("onnxruntime", "int8")
+    assert profiles.get("coral-usb").peak_gflops("edgetpu", "int8") == 4000.0
+    assert profiles.get("rpi4").peak_gflops("tflite", "fp16") is None  # no fp16 on A72
 
 
 @pytest.mark.light
@@ -34,12 +82,37 @@ def test_unknown_names_list_the_choices():
         devices.get("nope")
 
 
+@pytest.mark.light
+def test_bad_vocabulary_is_refused():
+    data = profiles.get("rpi5").to_dict()
+    data.pop("id")
+    data["cpu"].pop("cores")
+    data["reach"] = "telepathy"
+    with pytest.raises(ConfigError, match="telepathy.*ssh"):
+        profiles.build("rpi5", data)
+
+
+@pytest.mark.light
+def test_devices_command_lists_and_shows(tmp_path):
+    from tests.conftest import run_cli
+
+    res = run_cli("devices", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert [d["id"] for d in json.loads(res.stdout)] == profiles.names()
+    res = run_cli("devices", "rpi5", "--json")
+    assert json.loads(res.stdout)["cpu"]["clusters"][0]["core"] == "Cortex-A76"
+    res = run_cli("devices")
+    assert "jetson-orin-nx" in res.stdout and "usb-host" in res.stdout
+    res = run_cli("devices", "rpi5")
+    assert "Cortex-A76" in res.stdout and "ai-edge-litert" in res.stdout
+    res = run_cli("devices", "nope")
+    assert res.returncode == 2 and "rpi5" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_device_option_uses_its_recipe(tiny_keras, tmp_path):
     from tests.conftest import run_cli
 
     res = run_cli("convert", tiny_keras, "--device", "jetson-orin-nano", "-o", tmp_path, "--json")
     assert res.returncode == 0, res.stderr[-2000:]
-    import json
-
     (a,) = json.loads(res.stdout)["artifacts"]
     assert (a["format"], a["precision"]) == ("onnx", "fp32")

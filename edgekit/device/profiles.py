@@ -1,0 +1,229 @@
+"""Hardware-target profiles: `devices/*.toml`, one file per target; a new device is a new file.
+
+A profile says what the device is (CPU clusters, ISA, accelerators with peak figures per
+precision, memory bandwidth), what it usually runs (OS, Python, wheel platform tag, the light
+runtime install), what suits it (recipe, format, precision, runtime, delegate, threads), how a
+benchmark reaches it and which camera source the demo uses. Every figure names its source in
+`[sources]` (a dotted key -> URL or the derivation).
+
+Peak figures are in GFLOPS (GOPS for int8), counting a multiply-accumulate as two operations,
+dense (NVIDIA's "sparse" TOPS are halved). `fp16` on a CPU without fp16 arithmetic is omitted.
+
+Example:
+    >>> from edgekit.device import profiles
+    >>> p = profiles.get("rpi5")
+    >>> p.cpu.cores, p.memory.bandwidth_gbs, p.recommended.runtime
+    (4, 17.1, 'tflite')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from edgekit.errors import ConfigError
+from edgekit.recipes import listing, read_toml
+
+KINDS = ("sbc", "jetson", "phone", "accelerator", "pc", "generic")
+REACHES = ("ssh", "adb", "local", "app", "usb-host")
+ACCELERATOR_KINDS = ("gpu", "npu", "tpu", "ane", "dsp")
+PRECISIONS = ("fp32", "fp16", "int8")
+# runtime ids shared by estimate, doctor and bench
+RUNTIME_IDS = (
+    "tflite",
+    "tflite-gpu",
+    "nnapi",
+    "edgetpu",
+    "onnxruntime",
+    "tensorrt",
+    "openvino",
+    "openvino-gpu",
+    "coreml",
+    "coreml-cpu",
+    "coreml-gpu",
+    "coreml-ane",
+    "ncnn",
+    "ncnn-vulkan",
+)
+# which artifact format each runtime id runs
+RUNTIME_FORMAT = {
+    "tflite": "tflite",
+    "tflite-gpu": "tflite",
+    "nnapi": "tflite",
+    "edgetpu": "tflite",
+    "onnxruntime": "onnx",
+    "tensorrt": "onnx",
+    "openvino": "openvino",
+    "openvino-gpu": "openvino",
+    "coreml": "coreml",
+    "coreml-cpu": "coreml",
+    "coreml-gpu": "coreml",
+    "coreml-ane": "coreml",
+    "ncnn": "ncnn",
+    "ncnn-vulkan": "ncnn",
+}
+
+
+@dataclass
+class Cluster:
+    """Identical cores sharing a clock: `cores` x `core` at `ghz` (the highest rated clock)."""
+
+    cores: int
+    core: str
+    ghz: float
+
+
+@dataclass
+class CPU:
+    arch: str  # aarch64 | x86_64 | armv7l
+    clusters: list[Cluster]
+    isa: list[str]
+    peak_gflops: dict[str, float]  # all cores; precision -> GFLOPS (GOPS for int8)
+
+    @property
+    def cores(self) -> int:
+        return sum(c.cores for c in self.clusters)
+
+    @property
+    def max_ghz(self) -> float:
+        return max((c.ghz for c in self.clusters), default=0.0)
+
+
+@dataclass
+class Memory:
+    gb: float
+    bandwidth_gbs: float  # theoretical peak DRAM bandwidth, GB/s
+
+
+@dataclass
+class Accelerator:
+    name: str
+    kind: str  # gpu | npu | tpu | ane | dsp (NVIDIA DLA: npu)
+    runtimes: list[str] = field(default_factory=list)
+    peak_gflops: dict[str, float] = field(default_factory=dict)
+    memory_mb: float | None = None  # on-chip memory for weights (Edge TPU: ~8 MB SRAM)
+    link_gbs: float | None = None  # host link when the accelerator is off-chip (USB 3.0: 0.625)
+    note: str = ""
+
+
+@dataclass
+class Software:
+    os: str
+    python: str  # "" when no Python runs there (phones, iPhone apps)
+    platform: str  # wheel platform tag pip should ask for ("" when no wheels apply)
+    install: str  # the light runtime install line for this platform
+    other_pythons: list[str] = field(default_factory=list)  # other usual images' Pythons
+    note: str = ""
+
+    @property
+    def pythons(self) -> list[str]:
+        return [p for p in [self.python, *self.other_pythons] if p]
+
+
+@dataclass
+class Recommended:
+    format: str
+    precision: str
+    runtime: str
+    delegate: str = ""
+    threads: int = 0
+
+
+@dataclass
+class Camera:
+    source: str  # what `edgekit demo --source` takes on that device
+    note: str = ""
+    pipeline: str = ""  # a GStreamer pipeline when the source needs one
+
+
+@dataclass
+class DeviceProfile:
+    """One hardware target from `devices/ID.toml`."""
+
+    id: str
+    name: str
+    kind: str
+    reach: str
+    recipe: str
+    runtimes: list[str]
+    cpu: CPU
+    memory: Memory
+    software: Software
+    recommended: Recommended
+    camera: Camera
+    accelerators: list[Accelerator] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["cpu"]["cores"] = self.cpu.cores
+        return d
+
+    def peak_gflops(self, runtime: str, precision: str) -> float | None:
+        """Peak of the unit a runtime id uses: an accelerator's, else the CPU's; None if unknown."""
+        for acc in self.accelerators:
+            if runtime in acc.runtimes:
+                return acc.peak_gflops.get(precision)
+        return self.cpu.peak_gflops.get(precision)
+
+
+def names() -> list[str]:
+    """Ids of every profile in devices/."""
+    return listing("devices")
+
+
+def get(device_id: str) -> DeviceProfile:
+    """The profile `devices/<device_id>.toml`.
+
+    Raises:
+        ConfigError: unknown id (the message lists the valid ids) or a malformed file.
+    """
+    return read_toml("devices", device_id, lambda data: build(device_id, data))
+
+
+def all_profiles() -> list[DeviceProfile]:
+    return [get(n) for n in names()]
+
+
+def build(device_id: str, data: dict) -> DeviceProfile:
+    """A DeviceProfile from a parsed TOML table; ConfigError when a value is out of range."""
+    data = dict(data)
+    cpu = dict(data.pop("cpu"))
+    cpu["clusters"] = [Cluster(**c) for c in cpu["clusters"]]
+    profile = DeviceProfile(
+        id=device_id,
+        cpu=CPU(**cpu),
+        memory=Memory(**data.pop("memory")),
+        software=Software(**data.pop("software")),
+        recommended=Recommended(**data.pop("recommended")),
+        camera=Camera(**data.pop("camera")),
+        accelerators=[Accelerator(**a) for a in data.pop("accelerators", [])],
+        **data,
+    )
+    check(profile)
+    return profile
+
+
+def check(p: DeviceProfile) -> None:
+    """Refuse values outside the agreed vocabularies, naming the file and the valid choices."""
+    fields = [
+        ("kind", [p.kind], KINDS),
+        ("reach", [p.reach], REACHES),
+        ("runtimes", p.runtimes, RUNTIME_IDS),
+        ("recommended.runtime", [p.recommended.runtime], RUNTIME_IDS),
+        ("cpu.peak_gflops", list(p.cpu.peak_gflops), PRECISIONS),
+    ]
+    for a in p.accelerators:
+        fields += [
+            ("accelerators.kind", [a.kind], ACCELERATOR_KINDS),
+            ("accelerators.runtimes", a.runtimes, RUNTIME_IDS),
+            ("accelerators.peak_gflops", list(a.peak_gflops), PRECISIONS),
+        ]
+    for key, values, choices in fields:
+        bad = [v for v in values if v not in choices]
+        if bad:
+            raise ConfigError(
+                f"device file {p.id}.toml: bad {key}; got: {bad[0]!r}; choose from "
+                f"{', '.join(choices)}"
+            )
