@@ -1,7 +1,9 @@
 """`edgekit bench`: load time, first inference, latency percentiles, throughput, memory.
 
 The timed loop calls `Session.run_raw` on an input prepared (and quantized) once, so it times
-the runtime, not edgekit's conversions. Warm-up runs are not counted.
+the runtime, not edgekit's conversions. Warm-up runs are not counted. The loop, the statistics
+and the input are `edgekit.device.runner`'s, the same code that runs on a device reached with
+`edgekit bench --on`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.device import runner
 from edgekit.errors import ConfigError
-from edgekit.fingerprint import state
 from edgekit.runtimes import load
-from edgekit.runtimes.base import quantize
 
-DEFAULT_RUNS = 100
+DEFAULT_RUNS = runner.DEFAULT_RUNS
 
 
 @dataclass
@@ -27,6 +28,7 @@ class BenchResult:
     precision: str | None
     size_bytes: int
     runtime: str
+    executed_precision: str | None  # what the runtime computes in (f32, bf16, f16, int8...)
     threads: int | None
     runs: int
     load_ms: float
@@ -42,6 +44,7 @@ class BenchResult:
     peak_rss_mb: float
     rss_growth_mb: float
     parity: dict | None = None
+    execution: dict = field(default_factory=dict)  # numerics settings and the ISA deciding them
     sustained: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -91,9 +94,8 @@ def benchmark(
         for _ in range(warmup):
             session.run_raw(feed)
         times = timed_loop(session, feed, runs=runs, duration=duration)
-        log = sustained_log(session, feed, sustained) if sustained else []
+        log = runner.sustained_log(session.run_raw, feed, sustained) if sustained else []
         peak = rss_mb()
-    ms = np.asarray(times) * 1e3
     p = Path(path)
     return BenchResult(
         artifact=str(p),
@@ -101,18 +103,12 @@ def benchmark(
         precision=session.precision,
         size_bytes=size_of(p),
         runtime=session.runtime,
+        executed_precision=session.execution.get("precision"),
+        execution=session.execution,
         threads=threads,
-        runs=len(ms),
         load_ms=round(load_ms, 3),
         first_ms=round(first_ms, 3),
-        p50_ms=_r(np.percentile(ms, 50)),
-        p90_ms=_r(np.percentile(ms, 90)),
-        p99_ms=_r(np.percentile(ms, 99)),
-        mean_ms=_r(ms.mean()),
-        std_ms=_r(ms.std()),
-        min_ms=_r(ms.min()),
-        max_ms=_r(ms.max()),
-        fps=_r(1e3 / ms.mean()),
+        **runner.summarize(np.asarray(times) * 1e3),
         peak_rss_mb=round(peak_rss_mb(), 1),
         rss_growth_mb=round(max(peak - rss0, 0.0), 1),
         sustained=log,
@@ -121,57 +117,18 @@ def benchmark(
 
 def timed_loop(session, feed, *, runs: int | None, duration: float | None) -> list[float]:
     """Seconds per run_raw call: N runs, or as many as fit in `duration` seconds."""
-    clock = time.perf_counter
-    run = session.run_raw
-    times: list[float] = []
-    if duration is None:
-        for _ in range(runs or DEFAULT_RUNS):
-            t = clock()
-            run(feed)
-            times.append(clock() - t)
-        return times
-    end = clock() + duration
-    while (t := clock()) < end or not times:
-        run(feed)
-        times.append(clock() - t)
-        if runs and len(times) >= runs:
-            break
-    return times
+    return runner.timed_loop(session.run_raw, feed, runs=runs, duration=duration)
 
 
 def sustained_log(session, feed, seconds: float) -> list[dict]:
     """One row a second: mean latency, temperature, clock, throttle bits."""
-    rows = []
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        times = timed_loop(session, feed, runs=None, duration=1.0)
-        rows.append({"t_s": round(elapsed, 1), "mean_ms": _r(np.mean(times) * 1e3), **state()})
-    return rows
+    return runner.sustained_log(session.run_raw, feed, seconds)
 
 
 def sample_input(session) -> list[np.ndarray]:
     """A fixed input in the model's native dtypes (random image-like values)."""
-    rng = np.random.default_rng(0)
-    feed = []
-    for spec in session.inputs:
-        x = rng.uniform(0, 1, [d if d > 0 else 1 for d in spec.shape]).astype(np.float32)
-        feed.append(np.ascontiguousarray(quantize(x, spec)))
-    return feed
+    return runner.sample_feed(session.inputs)
 
 
-def rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_rss_mb() -> float:
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def _r(v) -> float:
-    return round(float(v), 4)
+rss_mb = runner.rss_mb
+peak_rss_mb = runner.peak_rss_mb

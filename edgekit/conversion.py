@@ -294,6 +294,8 @@ def _verify(path: Path, art: Artifact, src, samples, ref) -> None:
         got = got if isinstance(got, list) else [got]
         parity = compare(ref, got, tolerance=tolerance_for(art.precision), y=samples.y)
         art.parity = parity.to_dict()
+        art.parity["executed_precision"] = session.execution.get("precision")
+        art.parity["execution"] = session.execution
 
 
 def _publish(staging: Path, out: Path, manifest: Manifest) -> None:

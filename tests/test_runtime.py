@@ -9,6 +9,7 @@ import pytest
 
 import edgekit
 from edgekit.errors import InputError, ModelLoadError
+from edgekit.fingerprint import has_bf16
 from tests.test_convert_example import by
 
 
@@ -50,9 +51,13 @@ def test_openvino_equals_raw_runtime(example_out, precision):
     import openvino as ov
 
     path = example_out.out / by(example_out, "openvino", precision).file
-    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    # edgekit pins f32 execution (OpenVINO would pick bf16 on AVX512_BF16/AMX CPUs)
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = ov.Core().compile_model(str(path), "CPU", config)
     x = inputs(2)
     with edgekit.load(path) as s:
+        assert s.execution["precision"] == "f32"
+        assert s.execution["settings"]["INFERENCE_PRECISION_HINT"] == "f32"
         for sample in x:
             raw = compiled(sample[None])[compiled.outputs[0]]
             np.testing.assert_array_equal(s.predict(sample[None]), raw)
@@ -203,3 +208,31 @@ def test_tensorflow_interpreter_fallback_matches(example_out):
         np.testing.assert_array_equal(a.predict(x), b.predict(x))
     with pytest.raises(edgekit.ConfigError, match="unknown TFLite backend"):
         edgekit.load(path, backend="tflite-micro")
+
+
+def test_openvino_fp32_executes_in_f32_on_any_cpu(example_out):
+    """The compiled model is asked what it runs in, not the hint we passed."""
+    import openvino as ov
+
+    path = example_out.out / by(example_out, "openvino", "fp32").file
+    with edgekit.load(path) as s:
+        got = s._compiled.get_property("INFERENCE_PRECISION_HINT")
+        assert got == ov.Type.f32
+        assert s.execution["precision"] == "f32"
+        assert "isa" in s.execution
+
+
+@pytest.mark.skipif(not has_bf16(), reason="this CPU has no AVX512_BF16/AMX: bf16 runs as f32")
+def test_openvino_bf16_when_asked(example_out):
+    path = example_out.out / by(example_out, "openvino", "fp32").file
+    x = inputs(4)
+    with edgekit.load(path) as f32, edgekit.load(path, inference_precision="bf16") as bf16:
+        assert bf16.execution["precision"] == "bf16"
+        diff = np.abs(f32.predict(x) - bf16.predict(x)).max()
+        assert 0 < diff < 5e-2  # bf16 really ran: not bit-identical, within its tolerance
+
+
+def test_openvino_unknown_inference_precision_refused(example_out):
+    path = example_out.out / by(example_out, "openvino", "fp32").file
+    with pytest.raises(edgekit.ConfigError, match="inference precision"):
+        edgekit.load(path, inference_precision="fp8")

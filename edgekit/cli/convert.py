@@ -106,7 +106,8 @@ def convert_table(report):
     from edgekit.report import _kb
 
     t = Table(title=f"edgekit convert: {report.manifest.source['path']}")
-    for col in ("format", "precision", "size", "parity", "max abs", "top-1", "accuracy", "time"):
+    cols = ("format", "precision", "executed", "size", "parity", "max abs", "top-1", "accuracy")
+    for col in (*cols, "time"):
         t.add_column(
             col, justify="right" if col not in ("format", "precision") else "left", no_wrap=True
         )
@@ -123,6 +124,7 @@ def convert_table(report):
         t.add_row(
             a.format,
             a.precision,
+            p.get("executed_precision") or "-",
             _kb(a.size_bytes),
             verdict,
             _num(p.get("max_abs"), ".1e"),

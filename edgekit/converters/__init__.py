@@ -17,7 +17,7 @@ REGISTRY = {
 # what each format can do, known without importing anything heavy
 PRECISIONS = {
     "tflite": ("fp32", "fp16", "dynamic-int8", "int8", "int8-io", "uint8-io", "int16x8"),
-    "openvino": ("fp32", "fp16", "int8"),
+    "openvino": ("fp32", "fp16", "bf16", "int8"),
     "coreml": ("fp32", "fp16", "int8", "palettize4", "palettize6", "palettize8"),
     "onnx": ("fp32",),
 }
@@ -38,6 +38,15 @@ def check_pair(fmt: str, precision: str) -> None:
         raise ConfigError(
             f"{fmt} cannot do precision {precision!r}; {fmt} can do: {', '.join(PRECISIONS[fmt])}"
         )
+    if precision == "bf16":
+        from edgekit.fingerprint import has_bf16, isa_flags
+
+        if not has_bf16():
+            raise ConfigError(
+                f"{fmt}:bf16 needs a CPU with AVX512_BF16 or AMX (to check parity here); this "
+                f"CPU has: {', '.join(isa_flags()) or 'none of the known flags'}; convert "
+                "openvino:fp32 and load it with inference_precision='bf16' on a bf16 machine"
+            )
 
 
 __all__ = [

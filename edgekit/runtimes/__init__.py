@@ -75,6 +75,7 @@ def load(
         p, threads=threads, device=device, **options
     )
     attach_contract(session)
+    session.execution = session.execution or session.describe_execution()
     return session
 
 

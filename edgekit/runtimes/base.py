@@ -34,6 +34,9 @@ class Session:
         self.outputs: list[TensorSpec] = []
         self.contract: Contract | None = None
         self.precision: str | None = None
+        # what the runtime computes in and the settings and CPU features that decide it,
+        # e.g. {"precision": "f32", "settings": {...}, "isa": [...]}
+        self.execution: dict = {}
         self._lock = threading.Lock()
 
     # -- what subclasses provide -------------------------------------------------------
@@ -43,6 +46,11 @@ class Session:
     def embedded_metadata(self) -> str | None:
         """The contract JSON stored inside the artifact, if any."""
         return None
+
+    def describe_execution(self) -> dict:
+        """What the runtime computes in, for sessions that can only tell once the artifact's
+        precision is known (called by `load` after the contract is attached)."""
+        return {}
 
     # -- public API ----------------------------------------------------------------------
     def run_raw(self, arrays: list[np.ndarray]) -> list[np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from edgekit._deps import need
 from edgekit.contract import TensorSpec
 from edgekit.errors import ConfigError, DeviceUnavailableError, ModelLoadError
+from edgekit.fingerprint import isa_flags
 from edgekit.manifest import METADATA_KEY
 from edgekit.runtimes.base import Session
 
@@ -44,6 +45,7 @@ class ONNXSession(Session):
                 "not an ONNX model? re-export it"
             ) from e
         self.providers = self._s.get_providers()
+        self._opts = opts
         self.inputs = [_spec(a) for a in self._s.get_inputs()]
         self.outputs = [_spec(a) for a in self._s.get_outputs()]
         self._in_names = [a.name for a in self._s.get_inputs()]
@@ -53,6 +55,19 @@ class ONNXSession(Session):
 
     def embedded_metadata(self):
         return self._s.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+
+    def describe_execution(self) -> dict:
+        # ORT's CPU provider computes float graphs in f32; its default graph optimisations
+        # (ORT_ENABLE_ALL) fuse ops, which reorders float sums but keeps the precision.
+        fp16 = any(t.dtype == "float16" for t in self.inputs + self.outputs)
+        return {
+            "precision": "f16" if fp16 else "f32",
+            "settings": {
+                "providers": self.providers,
+                "graph_optimization_level": str(self._opts.graph_optimization_level).split(".")[-1],
+            },
+            "isa": isa_flags(),
+        }
 
     def close(self):
         self._s = None

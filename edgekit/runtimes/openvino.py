@@ -10,6 +10,9 @@ from edgekit.errors import ConfigError, DeviceUnavailableError, ModelLoadError
 from edgekit.runtimes.base import Session
 
 HINTS = ("latency", "throughput")
+# INFERENCE_PRECISION_HINT values edgekit accepts, and how OpenVINO's element types read back
+INFERENCE_PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+READ_BACK = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16", "float16": "f16"}
 
 
 class OpenVINOSession(Session):
@@ -22,6 +25,7 @@ class OpenVINOSession(Session):
         threads: int | None = None,
         device: str | None = None,
         hint: str = "latency",
+        inference_precision: str | None = None,
         **_: object,
     ) -> None:
         super().__init__(path)
@@ -42,6 +46,14 @@ class OpenVINOSession(Session):
             raise ModelLoadError(f"cannot read {xml.name}: {_first(e)}; re-export the IR") from e
         device = (device or "CPU").upper()
         config = {"PERFORMANCE_HINT": hint.upper()}
+        wanted = inference_precision or _default_precision(self._embedded_precision(), device)
+        if wanted:
+            if wanted not in INFERENCE_PRECISIONS:
+                raise ConfigError(
+                    f"unknown OpenVINO inference precision; got: {wanted!r}; choose from "
+                    f"{', '.join(INFERENCE_PRECISIONS)}"
+                )
+            config["INFERENCE_PRECISION_HINT"] = INFERENCE_PRECISIONS[wanted]
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:
@@ -53,6 +65,7 @@ class OpenVINOSession(Session):
                     f"{core.available_devices}"
                 ) from e
             raise ModelLoadError(f"cannot compile {xml.name} for {device}: {_first(e)}") from e
+        self.execution = _execution(self._compiled, config, device)
         self._request = self._compiled.create_infer_request()
         self._ov = ov
         self._bound: list = [None] * len(self._compiled.inputs)
@@ -79,8 +92,44 @@ class OpenVINOSession(Session):
                 return None
         return None
 
+    def _embedded_precision(self) -> str | None:
+        import json
+
+        try:
+            return json.loads(self.embedded_metadata() or "{}").get("precision")
+        except (ValueError, AttributeError):
+            return None
+
     def close(self):
         self._request = self._compiled = None
+
+
+def _default_precision(artifact_precision: str | None, device: str) -> str | None:
+    """f32 unless the artifact asks for bf16: OpenVINO's CPU plugin otherwise picks bf16 on
+    CPUs with AVX512_BF16 or AMX, and its GPU plugin f16, for an fp32 IR, silently."""
+    if artifact_precision == "bf16":
+        return "bf16"
+    if device.startswith("CPU") or artifact_precision in (None, "fp32"):
+        return "f32"
+    return None  # fp16/int8 IR on GPU/NPU: the device's own choice, read back below
+
+
+def _execution(compiled, config: dict, device: str) -> dict:
+    from edgekit.fingerprint import isa_flags
+
+    try:
+        got = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except Exception:  # a plugin without the property (e.g. some NPUs)
+        got = "unknown"
+    name = got.split("'")[1] if "'" in got else got
+    return {
+        "precision": READ_BACK.get(name.lower(), name),
+        "settings": {
+            "device": device,
+            **{k: str(v) for k, v in config.items()},
+        },
+        "isa": isa_flags() if device.startswith("CPU") else [],
+    }
 
 
 def _spec(port) -> TensorSpec:

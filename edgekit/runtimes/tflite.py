@@ -8,6 +8,7 @@ import numpy as np
 
 from edgekit.contract import TensorSpec
 from edgekit.errors import ConfigError, MissingDependencyError, ModelLoadError
+from edgekit.fingerprint import isa_flags
 from edgekit.manifest import METADATA_KEY
 from edgekit.runtimes.base import Session
 
@@ -56,6 +57,7 @@ class TFLiteSession(Session):
         **_: object,
     ) -> None:
         super().__init__(path)
+        self._xnnpack = xnnpack and not delegate
         self._flat = self.path.read_bytes()
         self._metadata = validate(self._flat, self.path.name)
         mod, self.runtime = interpreter_module(backend)
@@ -87,8 +89,31 @@ class TFLiteSession(Session):
     def embedded_metadata(self):
         return self._metadata.get(METADATA_KEY)
 
+    def describe_execution(self) -> dict:
+        # LiteRT's XNNPACK runs float graphs in f32 (fp16 weights are dequantized at load)
+        # unless the model asks for reduced precision, which edgekit never does.
+        computed = EXECUTED.get(self.precision or "", None)
+        if computed is None:
+            computed = "int8" if any(t.quantized for t in self.inputs + self.outputs) else "f32"
+        return {
+            "precision": computed,
+            "settings": {"xnnpack": self._xnnpack, "xnnpack_fp16": False},
+            "isa": isa_flags(),
+        }
+
     def close(self):
         self._it = None
+
+
+EXECUTED = {  # artifact precision -> what LiteRT computes in
+    "fp32": "f32",
+    "fp16": "f32",
+    "dynamic-int8": "int8-dynamic",  # activations quantized per call, int8 weights
+    "int8": "int8",
+    "int8-io": "int8",
+    "uint8-io": "int8",
+    "int16x8": "int16x8",
+}
 
 
 def _spec(d: dict) -> TensorSpec:
