@@ -71,32 +71,32 @@ def run_demo(
     from edgekit.demo.sample import default_artifact, sample_video
 
     check_limits(max_frames, duration)
-    if artifact is None:
-        artifact = default_artifact(task or "classify")
-    session = load_session(artifact, threads, preprocess, runtime_options or {})
-    name = tasks.task_of(session, task)
-    options = {"labels": read_labels(labels), "top_k": top_k, "smooth": smooth}
-    options["threshold"] = threshold
-    the_task = tasks.make(session, name, **options)
-    spec = source if source is not None else default_source(artifact, name, sample_video)
-    src = open_source(spec)
-    sinks = []
+    src = open_source(source) if source is not None else None  # a bad source fails first
+    sinks: list = []
     try:
+        if artifact is None:
+            artifact = default_artifact(task or "classify")
+        session = load_session(artifact, threads, preprocess, runtime_options or {})
+        name = tasks.task_of(session, task)
+        options = {"labels": read_labels(labels), "top_k": top_k, "smooth": smooth}
+        the_task = tasks.make(session, name, threshold=threshold, **options)
+        spec = source if source is not None else default_source(artifact, name, sample_video)
+        src = src or open_source(spec)
         sinks = make_sinks(src.fps, record=record, jsonl=jsonl, serve=serve, window=window)
-        reopen = (lambda: open_source(spec)) if reconnect else None
         pipe = Pipeline(
             the_task,
             src,
             sinks=sinks,
             realtime=realtime,
-            reopen=reopen,
+            reopen=(lambda: open_source(spec)) if reconnect else None,
             max_frames=max_frames,
             duration=duration,
         )
     except BaseException:
         for s in sinks:
             s.close()
-        src.close()
+        if src is not None:
+            src.close()
         raise
     for s in sinks:
         if hasattr(s, "attach"):

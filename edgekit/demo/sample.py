@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def render_video(path: Path, kind: str, *, frames: int = int(FPS * SECONDS)) -> 
         writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE[::-1])
         if not writer.isOpened():
             raise ConfigError(f"cannot write the sample video; got: {path}; is OpenCV complete?")
-        for img in frames_of(kind, frames):
+        for img, _ in frames_of(kind, frames):
             writer.write(img)
         writer.release()
         os.replace(tmp, path)
@@ -78,8 +79,8 @@ def render_video(path: Path, kind: str, *, frames: int = int(FPS * SECONDS)) -> 
 
 
 def frames_of(kind: str, count: int, *, seed: int = 7):
-    """Yield BGR frames: one big shape that changes every 2 s (classify) or three shapes
-    bouncing around (detect)."""
+    """Yield (BGR frame, its shapes): one big shape that changes every 2 s (classify) or three
+    shapes bouncing around (detect). The shapes are the ground truth of the sample videos."""
     from edgekit.example.detect.scenes import background, draw, random_shape
 
     rng = np.random.default_rng(seed)
@@ -103,7 +104,7 @@ def frames_of(kind: str, count: int, *, seed: int = 7):
                 if pos - s.r < 2 or pos + s.r > lim - 2:
                     v[axis] = -v[axis]
             draw(img, s)
-        yield img
+        yield img, [replace(s) for s in shapes]
 
 
 def export_classifier() -> Path:
