@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli._common import console, guarded
+from edgekit.cli._on import on_options
 
 
 @click.command("bench")
@@ -32,9 +33,20 @@ from edgekit.cli._common import console, guarded
     type=click.Path(path_type=Path),
     help="Folder for chart.png and report.html [the output folder when given one].",
 )
+@on_options
 @guarded
 def command(
-    artifacts, threads, runs, duration, warmup, device, sustained, json_path, csv_path, report_dir
+    artifacts,
+    threads,
+    runs,
+    duration,
+    warmup,
+    device,
+    sustained,
+    json_path,
+    csv_path,
+    report_dir,
+    **reach,
 ):
     """Benchmark artifacts, or every artifact of a convert output folder."""
     from edgekit import report as rep
@@ -49,6 +61,12 @@ def command(
         device=device,
         sustained=sustained,
     )
+    if reach.get("on"):  # on devices: edgekit/cli/_on.py
+        from edgekit.cli._on import run_on
+
+        return run_on(artifacts, opts, json_path, csv_path, reach)
+    if reach.get("delegate"):
+        opts["delegate"] = reach["delegate"]
     out_console = console()
     results, skipped = [], []
     with out_console.status("benchmarking"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.bench import BenchResult
@@ -123,7 +123,7 @@ class Outcome:
     result: BenchResult | None = None
     error: str | None = None
     partial: bool = False
-    extra: dict = field(default_factory=dict)
+    exit_code: int = 0  # the CLI's: 2 for usage/configuration (e.g. a refused host key), else 1
 
     def to_dict(self) -> dict:
         return {
@@ -171,7 +171,8 @@ def bench_on(
         except EdgeKitError as e:
             partial = getattr(e, "partial", None)
             machine = getattr(e, "machine", None)
-            return Outcome(target, machine, partial, " ".join(str(e).split()), partial is not None)
+            message = " ".join(str(e).split())
+            return Outcome(target, machine, partial, message, partial is not None, e.exit_code)
 
     if len(targets) == 1:
         return [one(targets[0])]

@@ -1,0 +1,164 @@
+"""`edgekit bench --on TARGET`: the options and the printing for benchmarks on devices.
+
+Kept beside bench.py so the local command stays short: `@on_options` adds the options and
+`run_on(...)` does one library call (`edgekit.device.remote.bench_on`) and prints one table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgekit.cli._common import console
+from edgekit.errors import ConfigError
+
+ON_OPTIONS = (
+    "on",
+    "accept_host_key",
+    "identity",
+    "ssh_option",
+    "remote_python",
+    "delegate",
+    "benchmark_model",
+)
+
+
+def on_options(fn):
+    """The `--on` family of options for `edgekit bench`."""
+    opts = [
+        click.option(
+            "--on",
+            "on",
+            multiple=True,
+            metavar="TARGET",
+            help="Benchmark on a device: ssh://user@host[:port], adb or adb:SERIAL "
+            "(repeat for several, run at once).",
+        ),
+        click.option(
+            "--accept-host-key",
+            is_flag=True,
+            help="Record an unknown SSH host key (a changed key is still refused).",
+        ),
+        click.option("--identity", type=click.Path(path_type=Path), help="SSH private key."),
+        click.option("--ssh-option", multiple=True, metavar="KEY=VALUE", help="More ssh -o."),
+        click.option(
+            "--remote-python", help="The device's Python [the provisioned venv, else python3]."
+        ),
+        click.option(
+            "--delegate",
+            help="adb: xnnpack, gpu or nnapi; ssh: a TFLite delegate library "
+            "(e.g. libedgetpu.so.1).",
+        ),
+        click.option(
+            "--benchmark-model",
+            type=click.Path(path_type=Path),
+            help="adb: LiteRT's benchmark_model for the phone's ABI [cache].",
+        ),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def run_on(artifacts, opts: dict, json_path, csv_path, reach: dict) -> None:
+    """Benchmark one artifact on every `--on` target; one table; exit 1 if any target failed."""
+    from edgekit.device.remote import bench_on
+    from edgekit.device.ssh import SSHOptions
+
+    if len(artifacts) != 1 or Path(artifacts[0]).is_dir():
+        raise ConfigError(
+            f"--on takes one artifact file; got: {' '.join(map(str, artifacts))}; "
+            "run once per artifact"
+        )
+    ssh_options = SSHOptions(
+        accept_host_key=reach["accept_host_key"],
+        identity=reach["identity"],
+        extra=list(reach["ssh_option"]),
+        python=reach["remote_python"],
+    )
+    adb_options = {"benchmark_model": reach["benchmark_model"]}
+    err = console(stderr=True)
+    progress = Progress(err)
+    kw = {k: v for k, v in opts.items() if v is not None}
+    if reach["delegate"]:
+        kw["delegate"] = reach["delegate"]
+    outcomes = bench_on(
+        list(reach["on"]),
+        artifacts[0],
+        ssh_options=ssh_options,
+        adb_options=adb_options,
+        on_event=progress.event,
+        **kw,
+    )
+    print_outcomes(outcomes)
+    if json_path:
+        docs = [o.to_dict() for o in outcomes]
+        Path(json_path).write_text(
+            json.dumps(docs[0] if len(docs) == 1 else {"targets": docs}, indent=2)
+        )
+    if csv_path:
+        write_csv(Path(csv_path), outcomes)
+    failed = [o for o in outcomes if o.error]
+    for o in failed:
+        err.print(f"[red]error:[/] {o.error}", soft_wrap=True)
+    if failed:
+        raise SystemExit(max(o.exit_code for o in failed))
+
+
+def write_csv(path: Path, outcomes) -> None:
+    """One row per target that gave a result, with the device's CPU and OS."""
+    import csv
+
+    rows = []
+    for o in outcomes:
+        if o.result:
+            m = o.machine or {}
+            row = {k: v for k, v in o.result.to_dict().items() if k not in ("parity", "sustained")}
+            rows.append({"target": o.target, **row, "cpu": m.get("cpu"), "os": m.get("os")})
+    if rows:
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+
+class Progress:
+    """One stderr line per target as it loads and every few seconds of samples."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.count: dict[str, int] = {}
+        self.shown: dict[str, float] = {}
+
+    def event(self, target: str, e: dict) -> None:
+        import time
+
+        kind = e.get("event")
+        if kind == "loaded":
+            self.out.print(f"[dim]{target}: loaded in {e['load_ms']:.0f} ms ({e['runtime']})[/]")
+        elif kind == "samples":
+            self.count[target] = self.count.get(target, 0) + len(e["ms"])
+            if time.monotonic() - self.shown.get(target, 0) > 2:
+                self.shown[target] = time.monotonic()
+                self.out.print(f"[dim]{target}: {self.count[target]} runs[/]")
+
+
+def print_outcomes(outcomes) -> None:
+    from rich.table import Table
+
+    from edgekit.report import TABLE_HEAD, table_row
+
+    t = Table(title="edgekit bench --on")
+    for h in ("target", "device", *TABLE_HEAD):
+        t.add_column(h, justify="right" if h not in ("target", "device", "artifact") else "left")
+    for o in outcomes:
+        m = o.machine or {}
+        device = m.get("board") or m.get("cpu") or "-"
+        if o.result:
+            row = [str(c) for c in table_row(o.result)]
+            t.add_row(o.target, str(device), *row, style="yellow" if o.partial else None)
+        else:
+            t.add_row(o.target, str(device), "[red]failed[/]", *["-"] * (len(TABLE_HEAD) - 1))
+    console().print(t)
