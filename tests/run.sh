@@ -19,6 +19,15 @@ if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
     >/dev/null 2>&1 || echo "warning: could not install chromium; the browser test will fail in CI"
 fi
 
+# `bench --on ssh://` is tested against a real sshd on 127.0.0.1 (tests/sshd.py).
+if ! { command -v sshd || [ -x /usr/sbin/sshd ]; } >/dev/null || ! command -v ssh >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      openssh-server openssh-client) >/dev/null 2>&1 \
+      || echo "warning: could not install openssh-server; the ssh tests will fail in CI"
+  fi
+fi
+
 setup .venv requirements/convert.txt
 setup .venv-light requirements/light.txt
 export TF_CPP_MIN_LOG_LEVEL=3 TQDM_DISABLE=1
