@@ -147,9 +147,17 @@ def _mapped() -> tuple[list[PublishedRow], list[tuple[dict, str]]]:
         for raw in csv.DictReader(f):
             row, why = _map(raw)
             (rows.append(row) if row else out.append((raw, why)))
+    from edgekit.device.profiles import get
+
     costs = model_table()
-    keep = [r for r in rows if r.model in costs]
-    out += [(r.raw, "no cost figure for this input size") for r in rows if r.model not in costs]
+    keep = []
+    for r in rows:
+        if r.model not in costs:
+            out.append((r.raw, "no cost figure for this input size"))
+        elif r.runtime not in get(r.device).runtimes:
+            out.append((r.raw, f"the {r.device} profile does not list {r.runtime}"))
+        else:
+            keep.append(r)
     return keep, out
 
 
