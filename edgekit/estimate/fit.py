@@ -137,7 +137,8 @@ def _solve(obs: list[Observation]) -> Fit:
     beta = np.linalg.solve(x.T @ x + np.diag(lam), x.T @ (y - mu))
     counts: dict[tuple[str, str], int] = {}
     for o in obs:
-        counts[(o.device, o.runtime)] = counts.get((o.device, o.runtime), 0) + 1
+        if o.bench != "user":  # the user's rows are counted apart (estimator.current_fit)
+            counts[(o.device, o.runtime)] = counts.get((o.device, o.runtime), 0) + 1
     return Fit(columns, beta, mu, counts=counts)
 
 
@@ -148,8 +149,16 @@ def published_observations() -> tuple[Observation, ...]:
 
     table = model_table()
     return tuple(
-        Observation(r.device, r.runtime, r.precision, r.threads, _at(table[r.model], r.precision),
-                    r.model, r.latency_ms, r.bench)  # fmt: skip
+        Observation(
+            r.device,
+            r.runtime,
+            r.precision,
+            r.threads,
+            _at(table[r.model], r.precision),
+            r.model,
+            r.latency_ms,
+            r.bench,
+        )  # fmt: skip
         for r in rows()
     )
 
