@@ -42,9 +42,14 @@ def left_on_device(srv, wait: float = 10) -> list[str]:
 def test_bench_over_ssh_matches_local_schema(server):
     events = []
     machine, r = ssh.bench(
-        INT8, server.url, options=server.options(), runs=40, warmup=2, threads=1,
+        INT8,
+        server.url,
+        options=server.options(),
+        runs=40,
+        warmup=2,
+        threads=1,
         on_event=events.append,
-    )  # fmt: skip
+    )
     local = edgekit.benchmark(INT8, runs=5, warmup=1, threads=1)
     assert set(r.to_dict()) == set(local.to_dict())
     assert set(machine) == set(fingerprint())
@@ -65,10 +70,21 @@ def test_bench_over_ssh_matches_local_schema(server):
 def test_bench_cli_on_ssh_writes_local_json_schema(server, tmp_path):
     out, local_out = tmp_path / "remote.json", tmp_path / "local.json"
     res = run_cli(
-        "bench", INT8, "--on", server.url, "--runs", "20", "--json", out,
-        "--identity", server.identity, "--remote-python", sshd.DEVICE_PYTHON,
-        "--ssh-option", f"UserKnownHostsFile={server.known_hosts}",
-    )  # fmt: skip
+        "bench",
+        INT8,
+        "--on",
+        server.url,
+        "--runs",
+        "20",
+        "--json",
+        out,
+        "--identity",
+        server.identity,
+        "--remote-python",
+        sshd.DEVICE_PYTHON,
+        "--ssh-option",
+        f"UserKnownHostsFile={server.known_hosts}",
+    )
     assert res.returncode == 0, res.stderr
     assert run_cli("bench", INT8, "--runs", "5", "--json", local_out).returncode == 0
     remote_doc, local_doc = json.loads(out.read_text()), json.loads(local_out.read_text())
@@ -86,9 +102,17 @@ def test_unknown_host_key_is_refused_unless_accepted(server, tmp_path):
         ssh.bench(INT8, server.url, options=server.options(known_hosts=empty), runs=3)
     assert empty.read_text() == "" and left_on_device(server, wait=0) == []
     res = run_cli(
-        "bench", INT8, "--on", server.url, "--runs", "3", "--identity", server.identity,
-        "--ssh-option", f"UserKnownHostsFile={empty}",
-    )  # fmt: skip
+        "bench",
+        INT8,
+        "--on",
+        server.url,
+        "--runs",
+        "3",
+        "--identity",
+        server.identity,
+        "--ssh-option",
+        f"UserKnownHostsFile={empty}",
+    )
     assert res.returncode == 2 and "unknown host key" in res.stderr
     assert "Traceback" not in res.stderr
     options = server.options(known_hosts=empty, accept_host_key=True)
@@ -120,9 +144,12 @@ def test_connection_killed_mid_run_keeps_samples(server):
     t = time.monotonic()
     with pytest.raises(ssh.ConnectionLostError, match="connection lost mid-run") as info:
         ssh.bench(
-            INT8, server.url, options=server.options(), duration=60,
+            INT8,
+            server.url,
+            options=server.options(),
+            duration=60,
             on_event=kill_after_three_batches,
-        )  # fmt: skip
+        )
     assert time.monotonic() - t < 40  # not the full 60 s run
     partial = info.value.partial
     assert partial is not None and partial.runs >= sum(batches[:3]) > 0
@@ -150,9 +177,13 @@ def test_several_targets_run_concurrently_and_fail_alone(server):
         seen.setdefault((target, event["event"]), time.monotonic())
 
     outcomes = remote.bench_on(
-        [by_ip, by_name, closed], INT8, ssh_options=server.options(), on_event=note,
-        duration=2, warmup=1,
-    )  # fmt: skip
+        [by_ip, by_name, closed],
+        INT8,
+        ssh_options=server.options(),
+        on_event=note,
+        duration=2,
+        warmup=1,
+    )
     assert [o.target for o in outcomes] == [by_ip, by_name, closed]
     assert all(o.result is not None and o.result.runs > 10 for o in outcomes[:2])
     assert outcomes[2].result is None and "cannot connect" in outcomes[2].error
@@ -169,11 +200,30 @@ def test_provision_installs_the_runtime_in_a_venv(server, tmp_path):
     venv = tmp_path / "venv"
     lines = []
     report = provision(
-        server.url, options=server.options(), install="pip install numpy", venv=str(venv),
+        server.url,
+        options=server.options(),
+        install="pip install numpy",
+        venv=str(venv),
         on_line=lines.append,
-    )  # fmt: skip
+    )
     assert (venv / "bin" / "python").exists() and report.python == str(venv / "bin" / "python")
     assert report.versions.get("numpy") and lines
+    # again through the command: already there, so quick; bench --on then uses that Python
+    res = run_cli(
+        "provision",
+        server.url,
+        "--install",
+        "pip install numpy",
+        "--venv",
+        venv,
+        "--json",
+        "--identity",
+        server.identity,
+        "--ssh-option",
+        f"UserKnownHostsFile={server.known_hosts}",
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["versions"] == report.versions
     assert shutil.which("ssh")
 
 

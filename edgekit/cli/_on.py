@@ -146,6 +146,8 @@ class Progress:
 
 
 def print_outcomes(outcomes) -> None:
+    import dataclasses
+
     from rich.table import Table
 
     from edgekit.report import TABLE_HEAD, table_row
@@ -157,7 +159,15 @@ def print_outcomes(outcomes) -> None:
         m = o.machine or {}
         device = m.get("board") or m.get("cpu") or "-"
         if o.result:
-            row = [str(c) for c in table_row(o.result)]
+            shown = dataclasses.replace(  # adb's benchmark_model may print no percentiles
+                o.result,
+                **{
+                    k: float("nan")
+                    for k in ("p50_ms", "p90_ms", "fps", "peak_rss_mb")
+                    if getattr(o.result, k) is None
+                },
+            )
+            row = [str(c) for c in table_row(shown)]
             t.add_row(o.target, str(device), *row, style="yellow" if o.partial else None)
         else:
             t.add_row(o.target, str(device), "[red]failed[/]", *["-"] * (len(TABLE_HEAD) - 1))
