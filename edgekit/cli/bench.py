@@ -33,6 +33,10 @@ from edgekit.cli._on import on_options
     type=click.Path(path_type=Path),
     help="Folder for chart.png and report.html [the output folder when given one].",
 )
+@click.option("--target", "targets", help="Device ids (comma-separated): estimated rows beside "
+              "the measured ones (edgekit devices).")  # fmt: skip
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
+              help="Frame budget drawn on the charts, in ms.")  # fmt: skip
 @on_options
 @guarded
 def command(
@@ -46,6 +50,8 @@ def command(
     json_path,
     csv_path,
     report_dir,
+    targets=None,
+    budget_ms=None,
     **reach,
 ):
     """Benchmark artifacts, or every artifact of a convert output folder."""
@@ -89,11 +95,50 @@ def command(
         )
     if csv_path:
         write_csv(csv_path, results, env)
-    if report_dir and results:
+    cross = None
+    if targets:  # estimated rows per target beside the measured ones
+        cross = cross_report(artifacts, targets, results, report_dir, budget_ms)
+        out_console.print(cross_table(cross.rows, budget_ms))
+    if report_dir and (results or cross):
         Path(report_dir).mkdir(parents=True, exist_ok=True)
-        chart = rep.chart_png(results, Path(report_dir) / "chart.png")
-        page = rep.html_report(results, skipped, env, chart, Path(report_dir) / "report.html")
+        chart = rep.chart_png(results, Path(report_dir) / "chart.png") if results else None
+        page = rep.html_report(
+            results, skipped, env, chart, Path(report_dir) / "report.html",
+            cross=cross.rows if cross else None, charts=cross.charts if cross else None,
+            budget_ms=budget_ms,
+        )  # fmt: skip
         out_console.print(f"chart: {chart}  report: {page}")
+
+
+def cross_report(artifacts, targets: str, results, report_dir, budget_ms):
+    """Estimates for each target of every artifact folder given (or the artifacts' folder)."""
+    from edgekit.report.cross import CrossReport, cross_target
+
+    ids = [t.strip() for t in targets.split(",") if t.strip()]
+    folders = [a for a in artifacts if a.is_dir() and a.suffix != ".mlpackage"]
+    merged = CrossReport([], [])
+    for folder in folders or sorted({Path(a).parent for a in artifacts}):
+        got = cross_target(folder, ids, results, out=report_dir or folder, budget_ms=budget_ms)
+        merged.rows += got.rows
+        merged.estimates += got.estimates
+        merged.charts.update(got.charts)
+    return merged
+
+
+def cross_table(rows, budget_ms):
+    from rich.table import Table
+
+    from edgekit.report import CROSS_HEAD
+
+    title = "measured and estimated per target"
+    title += f" (budget {budget_ms:g} ms)" if budget_ms else ""
+    t = Table(title=title, caption="estimate: not measured; op costs + fit on published rows")
+    for h in CROSS_HEAD:
+        t.add_column(h, justify="right" if "ms" in h or "interval" in h else "left")
+    for r in rows:
+        style = "italic" if r[2] == "estimate" else None
+        t.add_row(*[str(c) for c in r], style=style)
+    return t
 
 
 def bench_table(results):
