@@ -121,9 +121,9 @@ def sha256(path: Path) -> str:
 
 
 def files_of(path: Path) -> list[Path]:
-    """The files that make up one artifact: an OpenVINO .xml travels with its .bin."""
+    """The files that make up one artifact: an OpenVINO .xml (ncnn .param) travels with its .bin."""
     p = Path(path)
-    return [p, p.with_suffix(".bin")] if p.suffix == ".xml" else [p]
+    return [p, p.with_suffix(".bin")] if p.suffix in (".xml", ".param") else [p]
 
 
 def size_of(path: Path) -> int:

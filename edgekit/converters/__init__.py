@@ -12,6 +12,7 @@ REGISTRY = {
     "openvino": "edgekit.converters.openvino:OpenVINOConverter",
     "coreml": "edgekit.converters.coreml:CoreMLConverter",
     "onnx": "edgekit.converters.onnx:ONNXConverter",
+    "ncnn": "edgekit.converters.ncnn:NCNNConverter",
 }
 
 # what each format can do, known without importing anything heavy
@@ -20,6 +21,7 @@ PRECISIONS = {
     "openvino": ("fp32", "fp16", "bf16", "int8"),
     "coreml": ("fp32", "fp16", "int8", "palettize4", "palettize6", "palettize8"),
     "onnx": ("fp32",),
+    "ncnn": ("fp32", "fp16"),
 }
 
 

@@ -19,6 +19,7 @@ RUNTIMES = {  # suffix -> "module:Class"
     ".xml": "edgekit.runtimes.openvino:OpenVINOSession",
     ".bin": "edgekit.runtimes.openvino:OpenVINOSession",
     ".onnx": "edgekit.runtimes.onnx:ONNXSession",
+    ".param": "edgekit.runtimes.ncnn:NCNNSession",
     ".mlpackage": "edgekit.runtimes.coreml:CoreMLSession",
     ".mlmodel": "edgekit.runtimes.coreml:CoreMLSession",
 }
@@ -27,6 +28,7 @@ FORMAT_OF = {
     ".xml": "openvino",
     ".bin": "openvino",
     ".onnx": "onnx",
+    ".param": "ncnn",
     ".mlpackage": "coreml",
     ".mlmodel": "coreml",
 }
