@@ -60,6 +60,7 @@ def _options(values: tuple[str, ...]) -> dict:
 @click.option(
     "--realtime", is_flag=True, help="Play files at their frame rate, dropping late frames."
 )
+@click.option("--loop", is_flag=True, help="Start a file or image folder over when it ends.")
 @click.option("--reconnect", is_flag=True, help="Reopen a camera or stream that stops.")
 @click.option("--max-frames", type=int, help="Stop after N frames.")
 @click.option("--duration", type=float, help="Stop after S seconds.")
@@ -85,6 +86,7 @@ def command(
     threads,
     runtime_options,
     realtime,
+    loop,
     reconnect,
     max_frames,
     duration,
@@ -122,6 +124,7 @@ def command(
         threads=threads,
         runtime_options=_options(runtime_options),
         realtime=realtime,
+        loop=loop,
         reconnect=reconnect,
         max_frames=max_frames,
         duration=duration,

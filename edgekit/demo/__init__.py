@@ -25,6 +25,7 @@ def run_demo(
     threads: int | None = None,
     runtime_options: dict | None = None,
     realtime: bool = False,
+    loop: bool = False,
     reconnect: bool = False,
     max_frames: int | None = None,
     duration: float | None = None,
@@ -49,6 +50,7 @@ def run_demo(
         preprocess, labels: for files made outside edgekit, as `edgekit.load` takes them.
         threads, runtime_options: passed to `edgekit.load`.
         realtime: pace a video file at its frame rate, dropping frames that come late.
+        loop: start a file or image folder over when it ends (stop with a limit or Ctrl-C).
         reconnect: reopen a camera or stream that stops delivering frames.
         max_frames, duration: stop after N output frames or S seconds.
         record, jsonl: write the annotated video / one JSON line per frame.
@@ -91,6 +93,7 @@ def run_demo(
             reopen=(lambda: open_source(spec)) if reconnect else None,
             max_frames=max_frames,
             duration=duration,
+            loop=loop,
         )
     except BaseException:
         for s in sinks:

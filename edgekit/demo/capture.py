@@ -50,6 +50,10 @@ class Source:
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
 
+    def rewind(self) -> bool:
+        """Back to the first frame (files and folders); False when the source cannot."""
+        return False
+
     def close(self) -> None:
         pass
 
@@ -77,6 +81,11 @@ class OpenCVSource(Source):
         ok, img = self.cap.read()
         return img if ok and img is not None and img.size else None
 
+    def rewind(self) -> bool:
+        import cv2
+
+        return not self.live and bool(self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0))
+
     def close(self) -> None:
         self.cap.release()
 
@@ -101,6 +110,10 @@ class FolderSource(Source):
                 return img
             log.warning("skipping unreadable image %s", self.files[self._i - 1])
         return None
+
+    def rewind(self) -> bool:
+        self._i = 0
+        return True
 
 
 class PicameraSource(Source):
@@ -267,11 +280,14 @@ class CaptureThread(threading.Thread):
         *,
         realtime: bool = False,
         reopen=None,
+        loop: bool = False,
+        credits: threading.Semaphore | None = None,
         retry_s: float = 1.0,
     ) -> None:
         super().__init__(name="edgekit-capture", daemon=True)
         self.source, self.slot, self.stop = source, slot, stop
         self.realtime, self.reopen, self.retry_s = realtime, reopen, retry_s
+        self.loop, self.credits = loop, credits
         self.count = 0
         self.error: str | None = None  # why capture ended early, for the summary
         self.reconnects = 0
@@ -294,16 +310,31 @@ class CaptureThread(threading.Thread):
                 delay = due - time.perf_counter()
                 if delay > 0:
                     self.stop.wait(delay)
+            if block and not self._credit():
+                return
             t = time.perf_counter()
             img = self.source.read()
             done = time.perf_counter()
             if img is None:
                 if self.source.live and self._lost():
                     continue
+                if self.loop and not self.source.live and self.source.rewind():
+                    t0 = time.perf_counter() - self.count / self.source.fps  # keep the pace
+                    continue
                 return
             frame = Frame(self.count, img, done, time.time(), (done - t) * 1000)
             self.count += 1
             self.slot.put(frame, block=block, stop=self.stop)
+
+    def _credit(self) -> bool:
+        """Every-frame mode reads a frame only when the pipeline has room for it, so a frame
+        is decoded just before it is needed instead of waiting, ageing, in a queue."""
+        if self.credits is None:
+            return True
+        while not self.stop.is_set():
+            if self.credits.acquire(timeout=0.1):
+                return True
+        return False
 
     def _lost(self) -> bool:
         """A live source stopped: reconnect (True) or record why capture ended (False)."""

@@ -22,6 +22,7 @@ from edgekit.demo.stats import Stats
 from edgekit.demo.tasks.base import Outcome, Task
 
 log = logging.getLogger(__name__)
+DEPTH = 3  # frames in flight when every frame is processed: one per stage
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Pipeline:
             keep only the newest frame).
         reopen: a callable returning a fresh Source, to reconnect a live source that stops.
         max_frames, duration: stop after this many output frames or seconds.
+        loop: start a file or folder over when it ends.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class Pipeline:
         max_frames: int | None = None,
         duration: float | None = None,
         overlay: bool = True,
+        loop: bool = False,
     ) -> None:
         self.task, self.source, self.sinks = task, source, list(sinks or [])
         self.max_frames, self.duration, self.overlay = max_frames, duration, overlay
@@ -86,10 +89,18 @@ class Pipeline:
         self.slot = LatestSlot()
         self._stop = threading.Event()
         self._stopped = ""
-        self.capture = CaptureThread(
-            source, self.slot, self._stop, realtime=realtime, reopen=reopen
-        )
         self.live = source.live or realtime
+        # files, every frame: at most DEPTH frames between capture and the end of output
+        self.credits = None if self.live else threading.Semaphore(DEPTH)
+        self.capture = CaptureThread(
+            source,
+            self.slot,
+            self._stop,
+            realtime=realtime,
+            reopen=reopen,
+            loop=loop,
+            credits=self.credits,
+        )
         self.results: queue.Queue[Item | None] = queue.Queue(maxsize=2)
         self._infer_error: BaseException | None = None
         self.late = 0  # results replaced before the output stage drew them
@@ -203,6 +214,8 @@ class Pipeline:
         t6 = time.perf_counter()
         item.stages["output"] = (t6 - t5) * 1000
         self.stats.add(item.stages, item.outcome.results, t6)
+        if self.credits is not None:
+            self.credits.release()
 
     def _limits_hit(self, t0: float) -> bool:
         if self._stop.is_set():

@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.errors import ConfigError
 
-VERSION = 1  # bump when the rendering changes, so caches refresh
+VERSION = 2  # bump when the rendering changes, so caches refresh
 SIZE = (480, 640)  # height, width
 FPS = 30.0
 SECONDS = 10
@@ -90,21 +90,22 @@ def frames_of(kind: str, count: int, *, seed: int = 7):
         r_range, n = (110.0, 150.0), 1
     else:
         r_range, n = (36.0, 70.0), 3
-    shapes = [random_shape(rng, h, w, r_range) for _ in range(n)]
+    lane = w / n  # each shape keeps to its own column, so they never overlap
+    shapes = [random_shape(rng, h, int(lane), r_range) for _ in range(n)]
     speed = [rng.uniform(2, 5, 2) * rng.choice([-1, 1], 2) for _ in shapes]
     for i in range(count):
         img = bg.copy()
-        for s, v in zip(shapes, speed):
+        for k, (s, v) in enumerate(zip(shapes, speed)):
             if kind == "classify" and i and i % int(2 * FPS) == 0:
                 s.label = (s.label + 1) % 4
             s.cx, s.cy = s.cx + v[0], s.cy + v[1]
             s.angle += 0.02
-            for axis, lim in ((0, w), (1, h)):
+            for axis, lim in ((0, lane), (1, h)):
                 pos = s.cx if axis == 0 else s.cy
                 if pos - s.r < 2 or pos + s.r > lim - 2:
                     v[axis] = -v[axis]
-            draw(img, s)
-        yield img, [replace(s) for s in shapes]
+            draw(img, replace(s, cx=s.cx + k * lane))
+        yield img, [replace(s, cx=s.cx + k * lane) for k, s in enumerate(shapes)]
 
 
 def export_classifier() -> Path:

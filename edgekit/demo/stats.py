@@ -61,6 +61,7 @@ class Stats:
         self.last: float | None = None
         self.top: list[dict] = []
         self._lock = threading.Lock()
+        self._live: tuple[float, dict] = (0.0, {})
 
     def add(self, stages: dict[str, float], results: list[dict], t_done: float) -> None:
         with self._lock:
@@ -80,10 +81,14 @@ class Stats:
             return 0.0
         return (len(d) - 1) / (d[-1] - d[0])
 
-    def live(self) -> dict:
-        """The latest picture: FPS over the window, mean ms per stage, top results."""
+    def live(self, max_age: float = 0.1) -> dict:
+        """The latest picture: FPS over the window, mean ms per stage, top results; worked
+        out at most every `max_age` seconds (the overlay asks on every frame)."""
+        now = time.perf_counter()
+        if now - self._live[0] < max_age:
+            return self._live[1]
         with self._lock:
-            return {
+            live = {
                 "frames": self.frames,
                 "fps": round(self.fps(), 2),
                 "stages_ms": {
@@ -92,6 +97,8 @@ class Stats:
                 "results": list(self.top),
                 "time": time.time(),
             }
+        self._live = (now, live)
+        return live
 
     def summary(self) -> dict:
         """The whole run: frames, FPS, and p50/p90/mean per stage."""

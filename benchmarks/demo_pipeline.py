@@ -1,0 +1,144 @@
+"""`edgekit demo`'s pipeline against a naive sequential loop, on the sample videos with the
+bundled models (the shapes classifier and the in-repo detector).
+
+    python benchmarks/demo_pipeline.py [--rounds 7] [--threads 1]
+
+Both do the same work per frame (decode, preprocess, inference, postprocess, draw results and
+the overlay, write the annotated frame to an .mp4 and a JSON line): the pipeline in three
+threads (capture, inference, output), the loop in one. Rounds alternate which goes first and
+the speedup is the median of per-round ratios, since this machine is shared and noisy.
+Goals: pipelined FPS >= 0.9 x 1 / (slowest stage's mean time) and >= 1.5 x the loop; mean
+capture-to-result latency <= preprocess + inference + one frame interval (checked in
+`--realtime` mode, frames arriving at the video's 30 fps, and also at full speed).
+Writes benchmarks/results/demo_pipeline.{json,csv}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _common import save
+
+
+def parts(task_name: str, threads: int, tmp: Path):
+    from edgekit.demo.capture import open_source
+    from edgekit.demo.record import JsonlSink, VideoSink
+    from edgekit.demo.sample import default_artifact, sample_video
+    from edgekit.demo.tasks import make
+    from edgekit.runtimes import load
+
+    task = make(load(default_artifact(task_name), threads=threads), task_name)
+    src = open_source(sample_video(task_name))
+    sinks = [VideoSink(tmp / f"{task_name}.mp4", src.fps), JsonlSink(tmp / f"{task_name}.jsonl")]
+    return task, src, sinks
+
+
+def pipelined(task_name: str, threads: int, tmp: Path, realtime: bool = False) -> dict:
+    from edgekit.demo.pipeline import Pipeline
+
+    task, src, sinks = parts(task_name, threads, tmp)
+    s = Pipeline(task, src, sinks=sinks, realtime=realtime).run()
+    m = {k: v["mean"] for k, v in s.stages_ms.items()}
+    stages = {
+        "capture": m["read"],
+        "infer": m["preprocess"] + m["inference"] + m["postprocess"],
+        "output": m["render"] + m["output"],
+    }
+    return {"fps": s.fps, "frames": s.frames, "means": m, "stages": stages}
+
+
+def sequential(task_name: str, threads: int, tmp: Path) -> dict:
+    """The obvious loop: read, infer, draw, write, repeat."""
+    from edgekit.demo.overlay import draw_hud
+    from edgekit.demo.stats import Stats
+
+    task, src, sinks = parts(task_name, threads, tmp)
+    stats = Stats()
+    frames, t0 = 0, time.perf_counter()
+    while (img := src.read()) is not None:
+        t = time.perf_counter()
+        tensors, geo = task.prepare(img)
+        outcome = task.decode_outputs(task.run(tensors), geo)
+        task.draw(img, outcome)
+        draw_hud(img, stats.live(), task.name)
+        record = {"frame": frames, "t_capture": t, "results": outcome.results}
+        for sink in sinks:
+            sink.write(img, record, stats)
+        stats.add(
+            {"latency": (time.perf_counter() - t) * 1000}, outcome.results, time.perf_counter()
+        )
+        frames += 1
+    seconds = time.perf_counter() - t0
+    for sink in sinks:
+        sink.close()
+    src.close()
+    return {"fps": frames / seconds, "frames": frames}
+
+
+def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict, list]:
+    rows, ratios, pipes = [], [], []
+    pipelined(task_name, threads, tmp)  # warm the caches (sample video, model file)
+    for r in range(rounds):
+        order = ("pipelined", "sequential") if r % 2 == 0 else ("sequential", "pipelined")
+        got = {}
+        for mode in order:
+            got[mode] = (pipelined if mode == "pipelined" else sequential)(task_name, threads, tmp)
+            rows.append(
+                {"task": task_name, "round": r, "mode": mode, "fps": round(got[mode]["fps"], 2)}
+            )
+        ratios.append(got["pipelined"]["fps"] / got["sequential"]["fps"])
+        pipes.append(got["pipelined"])
+    best = sorted(pipes, key=lambda p: p["fps"])[len(pipes) // 2]  # the median round
+    bound_fps = 1000 / max(best["stages"].values())
+    live = pipelined(task_name, threads, tmp, realtime=True)
+    lm = live["means"]
+    interval = 1000 / 30
+    fast_bound = best["means"]["preprocess"] + best["means"]["inference"] + 1000 / best["fps"]
+    summary = {
+        "task": task_name,
+        "pipelined_fps": round(best["fps"], 1),
+        "sequential_fps": round(
+            statistics.median(r["fps"] for r in rows if r["mode"] == "sequential"), 1
+        ),
+        "speedup": round(statistics.median(ratios), 3),
+        "stage_ms": {k: round(v, 3) for k, v in best["stages"].items()},
+        "bound_fps": round(bound_fps, 1),
+        "fps_over_bound": round(best["fps"] / bound_fps, 3),
+        "latency_ms_realtime": round(lm["latency"], 3),
+        "latency_bound_realtime": round(lm["preprocess"] + lm["inference"] + interval, 3),
+        "latency_ms_full_speed": round(best["means"]["latency"], 3),
+        "latency_bound_full_speed": round(fast_bound, 3),
+    }
+    summary["passed"] = (
+        summary["fps_over_bound"] >= 0.9
+        and summary["speedup"] >= 1.5
+        and summary["latency_ms_realtime"] <= summary["latency_bound_realtime"]
+    )
+    return summary, rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tasks", default="classify,detect")
+    args = ap.parse_args()
+    summaries, rows = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.tasks.split(","):
+            s, r = measure(name, args.rounds, args.threads, Path(tmp))
+            summaries.append(s)
+            rows += r
+            print(s)
+    save(
+        "demo_pipeline",
+        {"rounds": args.rounds, "threads": args.threads, "summary": summaries, "rows": rows},
+    )
+
+
+if __name__ == "__main__":
+    main()
