@@ -74,7 +74,7 @@ def test_chart_png_has_one_point_per_artifact(example_out, tmp_path):
 
     results, _ = bench_folder(example_out.out, runs=5, warmup=1)
     img = cv2.imread(str(chart_png(results, tmp_path / "c.png")))
-    assert img.shape == (440, 1000, 3)
+    assert img.shape[0] >= 300 and img.shape[1] >= 600  # matplotlib figure, not a thumbnail
     coloured = (np.ptp(img.astype(int), axis=2) > 60).sum()
     assert coloured > 100 * len(results) // 2  # dots are drawn in colour
 

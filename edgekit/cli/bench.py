@@ -9,6 +9,7 @@ import click
 
 from edgekit.cli._common import console, guarded
 from edgekit.cli._on import on_options
+from edgekit.errors import MissingDependencyError
 
 
 @click.command("bench")
@@ -101,7 +102,11 @@ def command(
         out_console.print(cross_table(cross.rows, budget_ms))
     if report_dir and (results or cross):
         Path(report_dir).mkdir(parents=True, exist_ok=True)
-        chart = rep.chart_png(results, Path(report_dir) / "chart.png") if results else None
+        chart = None
+        try:
+            chart = rep.chart_png(results, Path(report_dir) / "chart.png") if results else None
+        except MissingDependencyError as e:  # the light install: the page without charts
+            out_console.print(f"[yellow]no charts:[/] {e}")
         page = rep.html_report(
             results, skipped, env, chart, Path(report_dir) / "report.html",
             cross=cross.rows if cross else None, charts=cross.charts if cross else None,

@@ -3,9 +3,11 @@ estimated on each target, in one table and two charts."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit.errors import MissingDependencyError
 from edgekit.manifest import MANIFEST_NAME, Manifest
 from edgekit.report.tables import MODEL_SUFFIXES, cross_rows
 
@@ -61,10 +63,14 @@ def _charts(report: CrossReport, results, parity: dict, out: Path, budget_ms) ->
     if not points:
         return {}
     out.mkdir(parents=True, exist_ok=True)
-    return {
-        "latency-chart": latency_chart(points, out / "latency.png", budget_ms=budget_ms),
-        "accuracy-chart": accuracy_chart(points, out / "accuracy.png", budget_ms=budget_ms),
-    }
+    try:
+        return {
+            "latency-chart": latency_chart(points, out / "latency.png", budget_ms=budget_ms),
+            "accuracy-chart": accuracy_chart(points, out / "accuracy.png", budget_ms=budget_ms),
+        }
+    except MissingDependencyError as e:  # the light install: tables and page, no charts
+        warnings.warn(str(e), stacklevel=2)
+        return {}
 
 
 def _acc(p: dict | None) -> float | None:
