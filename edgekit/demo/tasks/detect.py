@@ -40,7 +40,8 @@ class Detector(Task):
         if self.layout == "ssd":
             boxes, scores, classes = decode_ssd(outputs, geo)
         else:
-            boxes, scores, classes = decode_yolo(outputs[0], geo, self.threshold)
+            n = len(self.labels) - self.label_offset if self.labels else 0
+            boxes, scores, classes = decode_yolo(outputs[0], geo, self.threshold, n)
         keep = scores >= self.threshold
         boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
         keep = nms(boxes, scores, classes, self.iou)[: self.max_boxes]
@@ -73,10 +74,11 @@ def layout_of(shapes: list[list[int]]) -> str:
     )
 
 
-def decode_yolo(out: np.ndarray, geo: Geometry, threshold: float):
-    """[1, 4+C, N] or [1, N, 4+C] -> (boxes x1y1x2y2 in input pixels, scores, classes)."""
+def decode_yolo(out: np.ndarray, geo: Geometry, threshold: float, classes: int = 0):
+    """[1, 4+C, N] or [1, N, 4+C] -> (boxes x1y1x2y2 in input pixels, scores, classes).
+    The class count, when known, tells the layouts apart; else N is the longer axis."""
     a = out[0]
-    if a.shape[0] > a.shape[1]:  # [N, 4+C]
+    if (a.shape[1] == 4 + classes) if classes else a.shape[0] > a.shape[1]:  # [N, 4+C]
         a = a.T
     xywh, cls = a[:4].T.astype(np.float32), sigmoid_if_logits(a[4:])
     classes = cls.argmax(0)
