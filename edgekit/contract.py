@@ -177,10 +177,12 @@ class Contract:
     preprocess: Preprocess | None = None
     labels: list[str] | None = None
     task: str = "classification"
+    head: int | None = 0  # the output holding class scores (multi-output models), if any
 
     def to_dict(self) -> dict:
         return {
             "task": self.task,
+            "head": self.head,
             "inputs": [t.to_dict() for t in self.inputs],
             "outputs": [t.to_dict() for t in self.outputs],
             "preprocess": self.preprocess.to_dict() if self.preprocess else None,
@@ -196,6 +198,7 @@ class Contract:
             preprocess=Preprocess.from_dict(pre) if pre else None,
             labels=d.get("labels"),
             task=d.get("task", "classification"),
+            head=d.get("head", 0),
         )
 
 

@@ -14,10 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit import converters, data, recipes
+from edgekit import _quiet, converters, data, recipes
+from edgekit._quiet import Capture
 from edgekit.contract import Contract, Preprocess, read_labels
-from edgekit.converters.base import Precision, tolerance_for
-from edgekit.errors import ConfigError, ConversionError, ModelLoadError, OutputMismatchError
+from edgekit.converters.base import Precision, failed_routes, short, tolerance_for
+from edgekit.errors import (
+    ConfigError,
+    ConversionError,
+    MissingDependencyError,
+    ModelLoadError,
+    OutputMismatchError,
+)
 from edgekit.manifest import (
     Artifact,
     Manifest,
@@ -27,12 +34,15 @@ from edgekit.manifest import (
     sha256,
     size_of,
 )
-from edgekit.parity import compare, structural
+from edgekit.parity import compare, head_of, structural
+from edgekit.source import columns
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 DEFAULT_FORMATS = ("tflite", "openvino", "coreml", "onnx")
 RESCALING_LAYERS = {"Rescaling", "Normalization"}
+# a float artifact that misses parity means a broken route: the next route is tried
+FLOAT_PRECISIONS = {"fp32", "fp16", "bf16"}
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Plan:
     preprocess: str | Preprocess | None = None
     safe_mode: bool = True
     strict: bool = False
+    fail_fast: bool = False  # all or nothing: the first failing format stops the run
 
     @property
     def needs_calibration(self) -> bool:
@@ -90,6 +101,7 @@ def plan(
     preprocess=None,
     safe_mode: bool = True,
     strict: bool = False,
+    fail_fast: bool = False,
 ) -> Plan:
     """Check every argument and expand formats x precisions; raises ConfigError on the first
     problem. Nothing heavy is imported here."""
@@ -113,6 +125,7 @@ def plan(
         preprocess=preprocess or options.get("preprocess"),
         safe_mode=safe_mode,
         strict=strict,
+        fail_fast=fail_fast,
     )
     if isinstance(labels, (str, Path)):
         p.labels = read_labels(labels)
@@ -152,8 +165,15 @@ def _split(v) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
-    """Carry out a Plan; see `convert`."""
+def run(
+    p: Plan,
+    *,
+    progress: Progress | None = None,
+    done: Callable[[Artifact | dict], None] | None = None,
+    capture: Capture | None = None,
+) -> ConvertReport:
+    """Carry out a Plan; see `convert`. `done` is called with each finished Artifact (or
+    failure dict); `capture` collects what other libraries print, summarised per artifact."""
     from edgekit import source as source_mod
 
     say = progress or (lambda msg: log.info(msg))
@@ -162,6 +182,7 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
     src = source_mod.load(p.model, input_shape=p.input_shape, safe_mode=p.safe_mode)
     contract = Contract(src.inputs, src.outputs, _preprocess(p.preprocess, src), p.labels)
     calib, val = _data(p, src, contract)
+    contract.head = head_of(src.outputs, contract.labels)
     parity_set = val or calib  # _data always gives calibration (or parity-only) inputs
     ref = src.predict(parity_set.x)
     digest = sha256(p.model)
@@ -171,16 +192,35 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
         calib.record() if calib else None,
         edgekit_version=_version(),
     )
+    job = _Job(src, contract, calib, parity_set, ref, digest, p.model.stem)
     p.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=p.out, prefix=".staging-"))
     try:
         for fmt, precision in p.targets:
             say(f"converting {fmt} {precision.value}")
-            art = _one(fmt, precision, src, contract, calib, staging, digest, p.model.stem)
-            say(f"checking {fmt} {precision.value}")
-            _verify(staging / art.file, art, src, parity_set, ref)
+            try:
+                art = _target(job, fmt, precision, staging, say)
+            except (ConversionError, MissingDependencyError) as e:
+                if p.fail_fast:
+                    raise
+                failure = _failure(fmt, precision, e)
+                manifest.failures.append(failure)
+                _notify(done, failure)
+                continue
+            finally:
+                text = capture.take() if capture else ""
+            art.log = _quiet.summary(text)
             manifest.artifacts.append(art)
-        _publish(staging, p.out, manifest)
+            if not p.fail_fast:  # each verified artifact is published as soon as it is done
+                _publish(staging, p.out, manifest, [art])
+            _notify(done, art)
+        if manifest.failures and not manifest.artifacts:
+            first = manifest.failures[0]
+            raise ConversionError(f"{first['error']}")
+        if p.fail_fast:
+            _publish(staging, p.out, manifest, manifest.artifacts)
+        else:
+            manifest.save(p.out)  # with the failures after the last artifact
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report = ConvertReport(p.out, manifest, time.perf_counter() - t0)
@@ -193,6 +233,85 @@ def run(p: Plan, *, progress: Progress | None = None) -> ConvertReport:
             tolerance=worst.parity["tolerance"].get("max_abs", float("nan")),
         )
     return report
+
+
+@dataclass
+class _Job:
+    """What every target of one conversion shares."""
+
+    src: object
+    contract: Contract
+    calib: data.Samples | None
+    parity_set: data.Samples
+    ref: list
+    digest: str
+    stem: str
+
+
+def _target(job: _Job, fmt: str, precision: Precision, staging: Path, say: Progress) -> Artifact:
+    """Try the format's routes in order; the first artifact that loads and (for float
+    precisions) passes parity wins. A quantized artifact that misses its tolerance is kept
+    and shown as FAIL: that is its accuracy, not a broken route."""
+    conv = converters.get(fmt)
+    meta = embedded_contract(job.contract, precision=precision.value, source_sha256=job.digest)
+    calib = job.calib.x if job.calib else None
+    errors: dict[str, str] = {}
+    best: Artifact | None = None
+    for route in conv.routes(job.src, precision, calib=calib, metadata=meta):
+        folder = Path(tempfile.mkdtemp(dir=staging, prefix=f"{fmt}-{route.name}-"))
+        dest = folder / conv.file_name(job.stem, precision)
+        try:
+            art = _attempt(route, dest, fmt, precision, job)
+        except Exception as e:  # this route's failure; the next route may work
+            errors[route.name] = short(e)
+            log.debug("%s %s route %s failed", fmt, precision.value, route.name, exc_info=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        art.route, art.route_errors = route.name, dict(errors)
+        art.file = str(folder.relative_to(staging) / art.file)
+        if art.parity["passed"] or precision.value not in FLOAT_PRECISIONS:
+            return art
+        errors[route.name] = f"parity: {art.parity['reason']}"
+        best = best or art
+        say(f"{fmt} {precision.value}: {route.name} missed parity, trying the next route")
+    if best is not None:
+        best.route_errors = {k: v for k, v in errors.items() if k != best.route}
+        return best
+    raise ConversionError(failed_routes(fmt, precision, errors))
+
+
+def _attempt(route, dest: Path, fmt: str, precision: Precision, job: _Job) -> Artifact:
+    t = time.perf_counter()
+    result = route.write(dest)
+    seconds = time.perf_counter() - t
+    art = Artifact(
+        file=dest.name,
+        format=fmt,
+        precision=precision.value,
+        size_bytes=size_of(dest),
+        inputs=[],
+        outputs=[],
+        tools=result.tools,
+        convert_seconds=round(seconds, 3),
+        notes=result.notes,
+    )
+    _verify(dest, art, job)
+    return art
+
+
+def _failure(fmt: str, precision: Precision, e: Exception) -> dict:
+    hint = (
+        "install the extra it names"
+        if isinstance(e, MissingDependencyError)
+        else "see the errors per route; try another precision or format, or --verbose"
+    )
+    error = " ".join(str(e).split())[:1200]
+    return {"format": fmt, "precision": precision.value, "error": error, "hint": hint}
+
+
+def _notify(done, item) -> None:
+    if done is not None:
+        done(item)
 
 
 def convert(model: str | Path | None = None, **options) -> ConvertReport:
@@ -218,13 +337,15 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
     Example:
         >>> report = edgekit.convert("model.keras", to="tflite", precisions="int8", calib="imgs/")
     """
-    progress = options.pop("progress", None)
+    hooks = {k: options.pop(k, None) for k in ("progress", "done", "capture")}
     if model is None:
-        return convert_example(progress=progress, **options)
-    return run(plan(model, **options), progress=progress)
+        return convert_example(**hooks, **options)
+    return run(plan(model, **options), **hooks)
 
 
-def convert_example(*, progress: Progress | None = None, **options) -> ConvertReport:
+def convert_example(
+    *, progress: Progress | None = None, done=None, capture=None, **options
+) -> ConvertReport:
     """The bundled shapes model, its generated calibration and validation splits, every format
     and precision unless told otherwise."""
     from edgekit.example import LABELS, MODEL
@@ -241,35 +362,16 @@ def convert_example(*, progress: Progress | None = None, **options) -> ConvertRe
         if not options.get("to") and not options.get("recipe"):
             options["recipe"] = "all"
         options["calib_samples"] = options.get("calib_samples") or 200
-        return run(plan(MODEL, **options), progress=progress)
+        return run(plan(MODEL, **options), progress=progress, done=done, capture=capture)
 
 
-def _one(fmt, precision, src, contract, calib, staging: Path, digest: str, stem: str) -> Artifact:
-    conv = converters.get(fmt)
-    dest = staging / conv.file_name(stem, precision)
-    meta = embedded_contract(contract, precision=precision.value, source_sha256=digest)
-    t = time.perf_counter()
-    result = conv.write(src, precision, dest, calib=calib.x if calib else None, metadata=meta)
-    seconds = time.perf_counter() - t
-    return Artifact(
-        file=dest.name,
-        format=fmt,
-        precision=precision.value,
-        size_bytes=size_of(dest),
-        inputs=[],
-        outputs=[],
-        tools=result.tools,
-        convert_seconds=round(seconds, 3),
-        notes=result.notes,
-    )
-
-
-def _verify(path: Path, art: Artifact, src, samples, ref) -> None:
+def _verify(path: Path, art: Artifact, job: _Job) -> None:
     """Load the artifact once: record its I/O as its runtime sees it, and its parity."""
     import platform
 
     from edgekit.runtimes import load
 
+    src = job.src
     if art.format == "coreml" and platform.system() != "Darwin":
         from edgekit.converters.coreml import NOTHING_COMPRESSED, inspect
 
@@ -290,19 +392,50 @@ def _verify(path: Path, art: Artifact, src, samples, ref) -> None:
     with session:
         art.inputs = [t.to_dict() for t in session.inputs]
         art.outputs = [t.to_dict() for t in session.outputs]
-        got = session.predict(samples.x)
+        xs = columns(job.parity_set.x)
+        order = _match(session.inputs, src.inputs)
+        got = session.predict([xs[i] for i in order])
         got = got if isinstance(got, list) else [got]
-        parity = compare(ref, got, tolerance=tolerance_for(art.precision), y=samples.y)
+        if len(got) == len(src.outputs):  # outputs in the source's order
+            aligned = list(got)
+            for i, j in enumerate(_match(session.outputs, src.outputs)):
+                aligned[j] = got[i]
+            got = aligned
+        parity = compare(
+            job.ref,
+            got,
+            tolerance=tolerance_for(art.precision),
+            y=job.parity_set.y,
+            head=job.contract.head,
+            names=[t.name for t in src.outputs],
+        )
         art.parity = parity.to_dict()
         art.parity["executed_precision"] = session.execution.get("precision")
         art.parity["execution"] = session.execution
 
 
-def _publish(staging: Path, out: Path, manifest: Manifest) -> None:
-    """Move every finished artifact into OUT, then write the manifest."""
-    for art in manifest.artifacts:
+def _match(got_specs, want_specs) -> list[int]:
+    """For each of the artifact's tensors, the index of the source tensor it is: by name,
+    then by a shape no other tensor has, else by position."""
+    if len(got_specs) != len(want_specs):
+        return list(range(len(got_specs)))
+    names = [w.name for w in want_specs]
+    order = []
+    for i, g in enumerate(got_specs):
+        same = [j for j, n in enumerate(names) if n == g.name or n in g.name.split(":")[0]]
+        shaped = [j for j, w in enumerate(want_specs) if list(w.shape) == list(g.shape)]
+        pick = same[0] if len(same) == 1 else shaped[0] if len(shaped) == 1 else i
+        order.append(pick)
+    return order if sorted(order) == list(range(len(order))) else list(range(len(order)))
+
+
+def _publish(staging: Path, out: Path, manifest: Manifest, arts: list[Artifact]) -> None:
+    """Move finished artifacts from staging into OUT, then (re)write the manifest, so the
+    manifest always lists exactly what is in place."""
+    for art in arts:
         for f in files_of(staging / art.file):
             replace_path(f, out / f.name)
+        art.file = Path(art.file).name
     manifest.save(out)
 
 
@@ -312,10 +445,14 @@ def _preprocess(choice, src) -> Preprocess | None:
     if choice is None:
         # a model that rescales inside itself wants raw 0..255 pixels
         choice = "raw" if src.first_layer in RESCALING_LAYERS else "unit"
+    if len(src.inputs) > 1:
+        return None  # several inputs: tensors in, no single image contract
     return Preprocess.for_shape(src.inputs[0].shape, choice)
 
 
 def _data(p: Plan, src, contract: Contract):
+    if len(src.inputs) > 1:
+        return _data_multi(p, src), None
     shape, pre = src.inputs[0].shape, contract.preprocess
     val = None
     if p.val:
@@ -336,6 +473,23 @@ def _data(p: Plan, src, contract: Contract):
         if not (p.random_calib or p.needs_calibration):
             calib.kind = "random-parity-only"
     return calib, val
+
+
+def _data_multi(p: Plan, src) -> data.Samples:
+    """Calibration/parity inputs for a model with several inputs: an .npz, else random."""
+    if p.val:
+        raise ConfigError(
+            f"--val takes labelled images, but {p.model.name} has {len(src.inputs)} inputs; "
+            "pass --calib FILE.npz with one array per input instead"
+        )
+    shapes = {t.name: t.shape for t in src.inputs}
+    if p.calib:
+        return data.read_inputs(p.calib, shapes=shapes, count=p.calib_samples)
+    count = p.calib_samples if p.needs_calibration else min(p.calib_samples, 32)
+    samples = data.random_inputs(shapes=list(shapes.values()), count=count)
+    if not (p.random_calib or p.needs_calibration):
+        samples.kind = "random-parity-only"
+    return samples
 
 
 def _version() -> str:

@@ -22,16 +22,25 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 
 @dataclass
 class Samples:
-    """Input tensors (N, ...) with optional class indices, and a record of their origin."""
+    """Input tensors (N, ...) with optional class indices, and a record of their origin.
+    `x` is one array for a single-input model, a list with one array per input otherwise."""
 
-    x: np.ndarray
+    x: np.ndarray | list[np.ndarray]
     kind: str  # images | labelled-images | tensors | random
     source: str
     y: np.ndarray | None = None
     classes: list[str] | None = None
 
+    @property
+    def count(self) -> int:
+        return int(len(self.x if isinstance(self.x, np.ndarray) else self.x[0]))
+
+    def head(self, n: int) -> np.ndarray | list[np.ndarray]:
+        """The first n samples, in the same single- or multi-input form."""
+        return self.x[:n] if isinstance(self.x, np.ndarray) else [a[:n] for a in self.x]
+
     def record(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "count": int(len(self.x))}
+        return {"kind": self.kind, "source": self.source, "count": self.count}
 
 
 def read(
@@ -153,3 +162,42 @@ def _tensors(path: Path, shape: list[int], count: int | None) -> Samples:
     if len(x) == 0:
         raise ConfigError(f"{path.name} holds zero samples")
     return Samples(x[: count or None].astype(np.float32), "tensors", str(path))
+
+
+def read_inputs(source: str | Path, *, shapes: dict[str, list[int]], count: int | None) -> Samples:
+    """Tensors for a multi-input model: an .npz with one array per input, by input name (or
+    arr_0, arr_1, ... in input order)."""
+    p = Path(source)
+    if p.suffix != ".npz" or not p.is_file():
+        raise ConfigError(
+            f"a model with inputs {list(shapes)} takes calibration data as an .npz with one "
+            f"array per input name; got: {p}"
+        )
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"cannot read {p.name}: {e}; save with numpy.savez") from e
+    keys = list(shapes) if set(shapes) <= set(z.files) else z.files[: len(shapes)]
+    if len(keys) < len(shapes):
+        raise ConfigError(
+            f"{p.name} holds {z.files}; the model needs one array per input: {list(shapes)}"
+        )
+    xs = []
+    for key, (name, shape) in zip(keys, shapes.items()):
+        x = np.asarray(z[key])
+        if x.dtype.kind not in "fiu" or list(x.shape[1:]) != list(shape[1:]):
+            raise ConfigError(
+                f"{p.name}[{key}] has shape {list(x.shape)} {x.dtype}; input {name} needs "
+                f"[N, {', '.join(map(str, shape[1:]))}] numbers"
+            )
+        xs.append(x[: count or None].astype(np.float32))
+    if len({len(x) for x in xs}) != 1 or len(xs[0]) == 0:
+        raise ConfigError(f"{p.name}: every input needs the same, non-zero number of samples")
+    return Samples(xs, "tensors", str(p))
+
+
+def random_inputs(*, shapes: list[list[int]], count: int, seed: int = 0) -> Samples:
+    """Standard-normal tensors for models whose inputs are not images (or several inputs)."""
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((count, *sh[1:])).astype(np.float32) for sh in shapes]
+    return Samples(xs if len(xs) > 1 else xs[0], "random", f"seed={seed}")

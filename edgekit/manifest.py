@@ -36,6 +36,9 @@ class Artifact:
     convert_seconds: float
     parity: dict | None = None
     notes: list[str] = field(default_factory=list)
+    route: str = ""  # which of the converter's routes made it (see `edgekit.converters`)
+    route_errors: dict[str, str] = field(default_factory=dict)  # routes that failed first
+    log: str = ""  # one line: what the converters warned about while making it
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Manifest:
     artifacts: list[Artifact] = field(default_factory=list)
     edgekit_version: str = ""
     schema: int = SCHEMA_VERSION
+    failures: list[dict] = field(default_factory=list)  # format, precision, error, hint
 
     def to_dict(self) -> dict:
         return {
@@ -55,6 +59,7 @@ class Manifest:
             "calibration": self.calibration,
             "contract": self.contract.to_dict(),
             "artifacts": [asdict(a) for a in self.artifacts],
+            "failures": self.failures,
         }
 
     @classmethod
@@ -66,6 +71,7 @@ class Manifest:
             artifacts=[Artifact(**a) for a in d.get("artifacts", [])],
             edgekit_version=d.get("edgekit_version", ""),
             schema=d.get("schema", SCHEMA_VERSION),
+            failures=d.get("failures", []),
         )
 
     def save(self, folder: Path) -> Path:

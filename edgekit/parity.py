@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -11,7 +11,8 @@ from edgekit.converters.base import Tolerance
 
 @dataclass
 class Parity:
-    """Agreement between an artifact's outputs and the reference, over `samples` inputs."""
+    """Agreement between an artifact's outputs and the reference, over `samples` inputs.
+    The summary fields are the worst over outputs; `outputs` has each output's own numbers."""
 
     samples: int
     max_abs: float
@@ -24,6 +25,7 @@ class Parity:
     passed: bool
     reason: str = ""
     checked: str = "numeric"  # numeric | structural
+    outputs: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,23 +37,63 @@ def compare(
     *,
     tolerance: Tolerance,
     y: np.ndarray | None = None,
+    head: int | None = 0,
+    names: list[str] | None = None,
 ) -> Parity:
-    """Compare per-output batches; the first output decides top-1 and accuracy."""
-    diffs = [np.abs(r.astype(np.float64) - g.astype(np.float64)) for r, g in zip(ref, got)]
-    max_abs = float(max(d.max() for d in diffs))
-    mean_abs = float(np.mean([d.mean() for d in diffs]))
-    r0, g0 = ref[0].reshape(len(ref[0]), -1), got[0].reshape(len(got[0]), -1)
-    cos = float(np.mean([_cosine(a, b) for a, b in zip(r0, g0)]))
-    classifier = r0.shape[1] > 1
-    top1 = float(np.mean(r0.argmax(1) == g0.argmax(1))) if classifier else None
-    acc = ref_acc = None
-    if y is not None and classifier:
-        acc = float(np.mean(g0.argmax(1) == y))
-        ref_acc = float(np.mean(r0.argmax(1) == y))
+    """Compare every output; the `head` output (the classifier) decides top-1 and accuracy."""
+    n = len(ref[0])
+    shapes_ok = len(ref) == len(got) and all(r.shape == g.shape for r, g in zip(ref, got))
+    if not shapes_ok:
+        want = [list(r.shape) for r in ref]
+        have = [list(np.shape(g)) for g in got]
+        nan = float("nan")
+        reason = f"outputs differ in count or shape: artifact {have}, model {want}"
+        return Parity(n, nan, nan, nan, None, None, None, tolerance.to_dict(), False, reason)
+    names = names or [f"output_{i}" for i in range(len(ref))]
+    per = [_one_output(name, r, g) for name, r, g in zip(names, ref, got)]
+    max_abs = max(o["max_abs"] for o in per)
+    mean_abs = float(np.mean([o["mean_abs"] for o in per]))
+    cos = min(o["cosine"] for o in per)
+    top1 = acc = ref_acc = None
+    if head is not None and head < len(ref):
+        r0, g0 = ref[head].reshape(n, -1), got[head].reshape(n, -1)
+        if r0.shape[1] > 1:
+            top1 = float(np.mean(r0.argmax(1) == g0.argmax(1)))
+            if y is not None:
+                acc = float(np.mean(g0.argmax(1) == y))
+                ref_acc = float(np.mean(r0.argmax(1) == y))
     passed, reason = verdict(tolerance, max_abs, cos, top1)
     return Parity(
-        len(r0), max_abs, mean_abs, cos, top1, acc, ref_acc, tolerance.to_dict(), passed, reason
+        n,
+        max_abs,
+        mean_abs,
+        cos,
+        top1,
+        acc,
+        ref_acc,
+        tolerance.to_dict(),
+        passed,
+        reason,
+        outputs=per,
     )
+
+
+def _one_output(name: str, r: np.ndarray, g: np.ndarray) -> dict:
+    d = np.abs(r.astype(np.float64) - g.astype(np.float64))
+    r2, g2 = r.reshape(len(r), -1), g.reshape(len(g), -1)
+    cos = float(np.mean([_cosine(a, b) for a, b in zip(r2, g2)]))
+    return {"name": name, "max_abs": float(d.max()), "mean_abs": float(d.mean()), "cosine": cos}
+
+
+def head_of(outputs, labels: list[str] | None) -> int | None:
+    """Which output is the classifier: the one as wide as the labels, else the first
+    [1, C>1] output; None when no output looks like class scores."""
+    flat = [(i, t.shape) for i, t in enumerate(outputs) if len(t.shape) == 2 and t.shape[1] > 1]
+    if labels:
+        match = [i for i, sh in flat if sh[1] == len(labels)]
+        if match:
+            return match[0]
+    return flat[0][0] if flat else None
 
 
 def verdict(tol: Tolerance, max_abs: float, cos: float, top1: float | None) -> tuple[bool, str]:

@@ -61,11 +61,53 @@ class SourceModel:
     frozen: object = None  # tf ConcreteFunction with variables folded into constants
     first_layer: str = ""
     _fn: object = field(default=None, repr=False)
+    _exports: dict = field(default_factory=dict, repr=False)
 
-    def predict(self, x: np.ndarray) -> list[np.ndarray]:
-        """Reference outputs for a batch, one sample at a time (the artifacts use batch 1)."""
-        outs = [self._fn(x[i : i + 1]) for i in range(len(x))]
+    def predict(self, x: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+        """Reference outputs for a batch (one array per input, or one array for a single
+        input), one sample at a time: the artifacts use batch 1."""
+        xs = columns(x)
+        outs = [self._fn([a[i : i + 1] for a in xs]) for i in range(len(xs[0]))]
         return [np.concatenate([o[k] for o in outs]) for k in range(len(self.outputs))]
+
+    def saved_model(self) -> Path:
+        """A TensorFlow SavedModel of the source (Keras' own export, made once), for the
+        converters' fallback routes; a SavedModel source is its own."""
+        if self.kind == "savedmodel":
+            return self.path
+        if "savedmodel" not in self._exports:
+            folder = self._scratch() / "savedmodel"
+            self.keras_model.export(
+                str(folder), format="tf_saved_model", verbose=False, input_signature=self.tf_specs()
+            )
+            self._exports["savedmodel"] = folder
+        return self._exports["savedmodel"]
+
+    def tf_specs(self) -> list:
+        """The inputs as fixed-shape tf.TensorSpecs (batch 1), for Keras' exporters."""
+        import tensorflow as tf
+
+        return [tf.TensorSpec(t.shape, tf.float32, name=t.name) for t in self.inputs]
+
+    def scratch_file(self, name: str) -> Path:
+        """A path in this source's scratch folder (removed with the source)."""
+        return self._scratch() / name
+
+    def _scratch(self) -> Path:
+        if "scratch" not in self._exports:
+            import shutil
+            import tempfile
+            import weakref
+
+            folder = Path(tempfile.mkdtemp(prefix="edgekit-src-"))
+            weakref.finalize(self, shutil.rmtree, folder, True)
+            self._exports["scratch"] = folder
+        return self._exports["scratch"]
+
+
+def columns(x) -> list[np.ndarray]:
+    """Inputs as one array per model input: a lone array is a single-input batch."""
+    return [x] if isinstance(x, np.ndarray) else list(x)
 
 
 def load(
@@ -77,31 +119,31 @@ def load(
     tf = need("tensorflow", what="converting models")
     tf.get_logger().setLevel(logging.ERROR)
     if kind == "savedmodel":
-        fn, sig_in, names, first = _savedmodel(path, tf)
+        fn, sig_ins, names, first = _savedmodel(path, tf)
         keras_model = None
     else:
         keras_model = _keras(path, kind, safe_mode)
-        fn, sig_in, names, first = _keras_fn(keras_model, tf)
-    shape = _input_shape(sig_in, input_shape, path)
-    in_name = _clean(sig_in.name or "input")
-    spec = [tf.TensorSpec(shape, tf.float32, name=in_name)]
+        fn, sig_ins, names, first = _keras_fn(keras_model, tf)
+    in_names = _unique([_clean(s.name or f"input_{i}") for i, s in enumerate(sig_ins)])
+    shapes = _input_shapes(sig_ins, input_shape, path)
+    specs = [tf.TensorSpec(sh, tf.float32, name=n) for sh, n in zip(shapes, in_names)]
 
-    def call(x):
-        out = fn(x)
+    def call(*xs):
+        out = fn(list(xs))
         return [out[n] for n in names] if isinstance(out, dict) else _as_list(out)
 
-    traced = tf.function(lambda x: tuple(call(x)), input_signature=spec)
+    traced = tf.function(lambda *xs: tuple(call(*xs)), input_signature=specs)
     frozen = _freeze(traced.get_concrete_function())
 
-    def run(x: np.ndarray) -> list[np.ndarray]:
-        return [np.asarray(o) for o in frozen(tf.constant(x, tf.float32))]
+    def run(xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(o) for o in frozen(*[tf.constant(a, tf.float32) for a in xs])]
 
     out_shapes = [list(t.shape) for t in frozen.structured_outputs]
     outputs = [TensorSpec(_clean(n), s) for n, s in zip(names, out_shapes)]
     return SourceModel(
         path=path,
         kind=kind,
-        inputs=[TensorSpec(in_name, list(shape))],
+        inputs=[TensorSpec(n, list(sh)) for n, sh in zip(in_names, shapes)],
         outputs=outputs,
         keras_model=keras_model,
         frozen=frozen,
@@ -134,21 +176,26 @@ def _keras(path: Path, kind: str, safe_mode: bool):
 
 
 def _keras_fn(model, tf):
-    if len(model.inputs) != 1:
-        raise ConfigError(
-            f"edgekit converts single-input models; got {len(model.inputs)} inputs; "
-            "wrap the model so it takes one image tensor"
-        )
     names = [_clean(getattr(t, "name", "") or f"output_{i}") for i, t in enumerate(model.outputs)]
     names = _unique(names)
     first = type(model.layers[1]).__name__ if len(model.layers) > 1 else ""
+    _check_float(model.inputs)
 
-    def fn(x):
-        return dict(zip(names, _as_list(model(x, training=False))))
+    def fn(xs):
+        return dict(zip(names, _as_list(model(xs if len(xs) > 1 else xs[0], training=False))))
 
-    inp = model.inputs[0]
-    sig = tf.TensorSpec(inp.shape, tf.float32, name=_clean(inp.name or "input"))
-    return fn, sig, names, first
+    sigs = [tf.TensorSpec(t.shape, tf.float32, name=_clean(t.name or "in")) for t in model.inputs]
+    return fn, sigs, names, first
+
+
+def _check_float(tensors) -> None:
+    for t in tensors:
+        dtype = str(getattr(t, "dtype", "float32"))
+        if "float" not in dtype:
+            raise ConfigError(
+                f"input {getattr(t, 'name', '?')!r} is {dtype}; edgekit converts models with "
+                "float inputs; feed token ids or indices through a float input and cast inside"
+            )
 
 
 def _savedmodel(path: Path, tf):
@@ -160,16 +207,24 @@ def _savedmodel(path: Path, tf):
     if sig is None:
         raise ModelLoadError(f"SavedModel {path} has no serving_default signature; re-export it")
     args = sig.structured_input_signature[1]
-    if len(args) != 1:
-        raise ConfigError(f"edgekit converts single-input models; got inputs {sorted(args)}")
-    ((arg_name, arg),) = args.items()
+    arg_names = sorted(args)
+    _check_float([args[n] for n in arg_names])
     names = sorted(sig.structured_outputs)
 
-    def fn(x, _keep=loaded):  # the default keeps the variables alive with the function
-        return sig(**{arg_name: x})
+    def fn(xs, _keep=loaded):  # the default keeps the variables alive with the function
+        return sig(**dict(zip(arg_names, xs)))
 
-    sig_in = tf.TensorSpec(arg.shape, tf.float32, name=arg_name)
-    return fn, sig_in, names, ""
+    sigs = [tf.TensorSpec(args[n].shape, tf.float32, name=n) for n in arg_names]
+    return fn, sigs, names, ""
+
+
+def _input_shapes(sigs, override, path) -> list[list[int]]:
+    if override and len(sigs) > 1:
+        raise ConfigError(
+            f"--input-shape sets one input but {path.name} has {len(sigs)}; save the model "
+            "with fixed input shapes instead"
+        )
+    return [_input_shape(s, override, path) for s in sigs]
 
 
 def _input_shape(sig, override, path) -> list[int]:

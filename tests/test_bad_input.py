@@ -115,9 +115,9 @@ def test_unknown_recipe(tiny_keras, tmp_path):
     )
 
 
-def test_op_a_format_cannot_express(tmp_path):
-    """MatrixDeterminant has no TFLite builtin: a one-line ConversionError, exit 1, nothing
-    written, although earlier targets in the same run had converted."""
+@pytest.fixture(scope="module")
+def det_savedmodel(tmp_path_factory):
+    """MatrixDeterminant: ONNX has it, TFLite has no builtin for it."""
     import tensorflow as tf
 
     class Det(tf.Module):
@@ -126,11 +126,36 @@ def test_op_a_format_cannot_express(tmp_path):
             return {"det": tf.linalg.det(x)}
 
     model = Det()
-    path = tmp_path / "det_sm"
+    path = tmp_path_factory.mktemp("det") / "det_sm"
     tf.saved_model.save(model, str(path), signatures={"serving_default": model.serve})
+    return path
+
+
+def test_a_failing_format_keeps_the_others(det_savedmodel, tmp_path):
+    """TFLite fails on every route; the ONNX artifact is still written, verified and listed,
+    the failure is in the table and the manifest with its cause, and the exit code is 1."""
+    import json
+
     out = tmp_path / "out"
-    result = run_cli("convert", path, "--to", "onnx,tflite", "-o", out)
-    check_refused(result, out, code=1, words=("TFLite conversion", "failed"))
+    result = run_cli("convert", det_savedmodel, "--to", "onnx,tflite", "-o", out)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    last = [ln for ln in result.stderr.splitlines() if ln.strip()][-1]
+    assert last.startswith("error:") and "tflite fp32 failed" in last
+    assert "failed" in result.stdout and "onnx" in result.stdout
+    assert artifacts_in(out) == ["det_sm_fp32.onnx", "edgekit.json"]
+    manifest = json.loads((out / "edgekit.json").read_text())
+    assert [a["format"] for a in manifest["artifacts"]] == ["onnx"]
+    assert manifest["artifacts"][0]["parity"]["passed"]
+    (failure,) = manifest["failures"]
+    assert failure["format"] == "tflite" and "every route failed" in failure["error"]
+    assert "frozen-graph" in failure["error"] and "saved-model" in failure["error"]
+
+
+def test_fail_fast_leaves_nothing(det_savedmodel, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("convert", det_savedmodel, "--to", "onnx,tflite", "--fail-fast", "-o", out)
+    check_refused(result, out, code=1, words=("tflite fp32", "every route failed"))
 
 
 def test_artifact_its_runtime_refuses(tmp_path):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
+from edgekit._quiet import Capture
 from edgekit.cli._common import console, guarded
 
 
@@ -41,6 +43,10 @@ def _shape(ctx, param, value):
 )
 @click.option("--no-safe-mode", is_flag=True, help="Allow Lambda layers (runs code from the file).")
 @click.option("--strict", is_flag=True, help="Exit 1 if any artifact misses its tolerance.")
+@click.option(
+    "--fail-fast", is_flag=True, help="All or nothing: stop at the first format that fails."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show other libraries' output and routes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @guarded
 def command(
@@ -59,6 +65,8 @@ def command(
     out,
     no_safe_mode,
     strict,
+    fail_fast,
+    verbose,
     as_json,
 ):
     """Convert MODEL (.keras, .h5 or SavedModel; default: the bundled example) and check
@@ -69,8 +77,7 @@ def command(
         from edgekit.devices import get
 
         recipe = get(device).recipe
-    out_console = console(stderr=as_json)
-    with out_console.status("starting") as status:
+    with Capture(enabled=not verbose) as cap, Steps(cap.terminal) as steps:
         report = do_convert(
             model,
             to=to,
@@ -86,42 +93,112 @@ def command(
             out=out,
             safe_mode=not no_safe_mode,
             strict=strict,
-            progress=lambda msg: (status.update(msg), out_console.print(f"[dim]{msg}[/]")),
+            fail_fast=fail_fast,
+            progress=steps.start,
+            done=steps.finish,
+            capture=cap,
         )
     if as_json:
         click.echo(json.dumps(report.manifest.to_dict(), indent=2))
-        return
-    out_console.print(convert_table(report))
-    out_console.print(
-        f"wrote {len(report.artifacts)} artifacts and edgekit.json to {report.out} "
-        f"in {report.seconds:.1f} s"
-    )
-    if report.failed:
-        out_console.print(f"[yellow]{len(report.failed)} artifact(s) missed parity (see table)[/]")
+    else:
+        out_console = console()
+        out_console.print(convert_table(report, verbose=verbose))
+        out_console.print(
+            f"wrote {len(report.artifacts)} artifacts and edgekit.json to {report.out} "
+            f"in {report.seconds:.1f} s"
+        )
+        if report.failed:
+            out_console.print(
+                f"[yellow]{len(report.failed)} artifact(s) missed parity (see table)[/]"
+            )
+    if report.manifest.failures:
+        names = ", ".join(f"{f['format']} {f['precision']}" for f in report.manifest.failures)
+        console(True).print(
+            f"[red]error:[/] {names} failed (causes under the table, --verbose for each "
+            f"route); the other {len(report.artifacts)} artifacts were written",
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
-def convert_table(report):
+class Steps:
+    """One line per artifact with its elapsed time, on the real terminal (other libraries'
+    output is captured meanwhile)."""
+
+    def __init__(self, stream) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            SpinnerColumn(finished_text=" "),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(file=stream, highlight=False),
+            transient=False,
+        )
+        self._task = None
+
+    def __enter__(self) -> Steps:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop()
+        self._progress.stop()
+
+    def start(self, message: str) -> None:
+        if message.startswith(("converting", "loading")):
+            self._stop()
+            self._task = self._progress.add_task(message, total=1)
+        else:
+            self._progress.console.print(f"[dim]{message}[/]")
+
+    def finish(self, item) -> None:
+        if isinstance(item, dict):  # a failed format
+            text = f"[red]x[/] {item['format']} {item['precision']}: failed"
+        else:
+            verdict = "pass" if (item.parity or {}).get("passed") else "[red]FAIL[/]"
+            text = f"[green]✓[/] {item.format} {item.precision} ({item.route}): {verdict}"
+        if self._task is not None:
+            self._progress.update(self._task, description=text, completed=1)
+            self._task = None
+
+    def _stop(self) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=1)
+            self._task = None
+
+
+def convert_table(report, *, verbose: bool = False):
+    """One row per artifact and per failed format; routes and their errors with verbose."""
     from rich.table import Table
 
     from edgekit.report import _kb
 
     t = Table(title=f"edgekit convert: {report.manifest.source['path']}")
-    cols = ("format", "precision", "executed", "size", "parity", "max abs", "top-1", "accuracy")
-    for col in (*cols, "time"):
+    cols = ["format", "precision", "executed", "size", "parity", "max abs", "top-1", "accuracy"]
+    for col in [*cols, "time", *(["route"] if verbose else [])]:
         t.add_column(
             col, justify="right" if col not in ("format", "precision") else "left", no_wrap=True
         )
-    notes, ref = set(), None
+    notes, ref = [], None
     for a in report.artifacts:
         p = a.parity or {}
         verdict = "-" if not p else ("[green]pass[/]" if p["passed"] else "[red]FAIL[/]")
         if p.get("checked") == "structural":
             verdict += "*"
-            notes.add("* Core ML: structure checked; the numeric check needs macOS")
+            notes.append("* Core ML: structure checked; the numeric check needs macOS")
         ref = p.get("reference_accuracy", ref)
-        notes.update(f"{a.format} {a.precision}: {n}" for n in a.notes)
-        acc = p.get("accuracy")
-        t.add_row(
+        notes += [f"{a.format} {a.precision}: {n}" for n in a.notes]
+        if a.log:
+            notes.append(f"{a.format} {a.precision} converter said: {a.log}")
+        if verbose:
+            notes += [
+                f"{a.format} {a.precision} route {r} failed: {e}" for r, e in a.route_errors.items()
+            ]
+        elif a.route_errors:
+            notes.append(f"{a.format} {a.precision}: made by fallback route {a.route} (--verbose)")
+        row = [
             a.format,
             a.precision,
             p.get("executed_precision") or "-",
@@ -129,12 +206,26 @@ def convert_table(report):
             verdict,
             _num(p.get("max_abs"), ".1e"),
             _num(p.get("top1_agreement"), ".1%"),
-            _num(acc, ".1%"),
+            _num(p.get("accuracy"), ".1%"),
             f"{a.convert_seconds:.1f} s",
+        ]
+        t.add_row(*row, *([a.route] if verbose else []))
+    for f in report.manifest.failures:
+        t.add_row(
+            f["format"],
+            f["precision"],
+            "-",
+            "-",
+            "[red]failed[/]",
+            *["-"] * (len(cols) - 4),
+            "-",
+            *(["-"] if verbose else []),
         )
+        notes.append(f"[red]{f['format']} {f['precision']} failed:[/] {f['error']} ({f['hint']})")
     if ref is not None:
-        notes.add(f"Keras model accuracy on the validation set: {ref:.1%}")
-    t.caption = "\n".join(sorted(notes))
+        notes.append(f"Keras model accuracy on the validation set: {ref:.1%}")
+    t.caption = "\n".join(dict.fromkeys(notes))
+    t.caption_justify = "left"
     return t
 
 

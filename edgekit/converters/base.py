@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+
+from edgekit.errors import ConversionError
 
 
 class Precision(str, Enum):
@@ -58,6 +62,18 @@ class Result:
 
     tools: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    route: str = ""  # which of the converter's routes wrote the file
+    route_errors: dict[str, str] = field(default_factory=dict)  # routes tried before it
+
+
+@dataclass
+class Route:
+    """One way of producing a format: `write(dest) -> Result`. A converter lists its routes
+    best first; `edgekit.convert` tries them in order and verifies each artifact the same way,
+    whichever route made it."""
+
+    name: str
+    write: Callable[[Path], Result]
 
 
 class Converter:
@@ -69,17 +85,52 @@ class Converter:
     precisions: ClassVar[tuple[Precision, ...]]
     calibrated: ClassVar[frozenset[Precision]] = frozenset()  # precisions that need data
 
+    def routes(self, source, precision: Precision, *, calib, metadata: str) -> list[Route]:
+        """The ways to make this format from `source` (edgekit.source.SourceModel), best
+        first. `calib` is one array (single-input model), a list of arrays, or None."""
+        raise NotImplementedError
+
     def write(
         self,
         source,
         precision: Precision,
         dest: Path,
         *,
-        calib: np.ndarray | None,
+        calib: np.ndarray | list[np.ndarray] | None,
         metadata: str,
     ) -> Result:
-        """Convert `source` (edgekit.source.SourceModel) and write the artifact at `dest`."""
-        raise NotImplementedError
+        """Write the artifact at `dest` by the first route that succeeds (no parity check:
+        `edgekit.convert` verifies each route's artifact and falls back on a miss)."""
+        errors: dict[str, str] = {}
+        for route in self.routes(source, precision, calib=calib, metadata=metadata):
+            try:
+                result = route.write(Path(dest))
+            except Exception as e:  # each route's own failure; the next one may work
+                errors[route.name] = short(e)
+                continue
+            result.route, result.route_errors = route.name, errors
+            return result
+        raise ConversionError(failed_routes(self.name, precision, errors))
 
     def file_name(self, stem: str, precision: Precision) -> str:
         return f"{stem}_{precision.value}{self.suffix}"
+
+
+def short(e: BaseException, limit: int = 240) -> str:
+    """An exception as one line: the converter's own `error:` line when it printed one
+    (MLIR and TensorFlow bury it under paths and stack frames), else its first line."""
+    text = str(e)
+    if isinstance(e, ConversionError):  # edgekit's own message: cause and fix, keep it whole
+        return " ".join(text.split())[:600]
+    found = re.findall(r"error: (?:loc\(.*?\): )?(.+)", text)
+    line = found[0] if found else next((ln for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.split()) or type(e).__name__
+    return line[:limit]
+
+
+def failed_routes(fmt: str, precision: Precision, errors: dict[str, str]) -> str:
+    tried = "; ".join(f"{name}: {err}" for name, err in errors.items())
+    return (
+        f"{fmt} {precision.value}: every route failed ({tried}); an op this format cannot "
+        "express? try another format or precision"
+    )

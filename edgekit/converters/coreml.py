@@ -14,8 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from edgekit._deps import need
-from edgekit.converters.base import Converter, Precision, Result
-from edgekit.errors import ConversionError
+from edgekit.converters.base import Converter, Precision, Result, Route
 from edgekit.manifest import METADATA_KEY, replace_path
 
 P = Precision
@@ -29,29 +28,52 @@ class CoreMLConverter(Converter):
     suffix = ".mlpackage"
     precisions = (P.FP32, P.FP16, P.INT8, P.PALETTIZE4, P.PALETTIZE6, P.PALETTIZE8)
 
-    def write(self, source, precision, dest, *, calib, metadata) -> Result:
+    def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' progress bars flood the CLI
         ct = need("coremltools", what="Core ML conversion")
         logging.getLogger("coremltools").setLevel(logging.ERROR)
         fp16 = precision is P.FP16
-        try:
-            model = ct.convert(
-                [source.frozen],
-                source="tensorflow",
-                convert_to="mlprogram",
-                inputs=[ct.TensorType(name=source.inputs[0].name, shape=source.inputs[0].shape)],
-                compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
-                minimum_deployment_target=ct.target.iOS16,
+        inputs = [ct.TensorType(name=t.name, shape=t.shape) for t in source.inputs]
+        options = dict(
+            convert_to="mlprogram",
+            compute_precision=ct.precision.FLOAT16 if fp16 else ct.precision.FLOAT32,
+            minimum_deployment_target=ct.target.iOS16,
+        )
+
+        def route(make):
+            def write(dest: Path) -> Result:
+                model = compress(ct, make(), precision)
+                return self._save(ct, model, precision, metadata, Path(dest))
+
+            return write
+
+        routes = [
+            Route(
+                "frozen-graph",
+                route(
+                    lambda: ct.convert(
+                        [source.frozen], source="tensorflow", inputs=inputs, **options
+                    )
+                ),
             )
-            model = compress(ct, model, precision)
-        except Exception as e:
-            raise ConversionError(
-                f"Core ML conversion ({precision.value}) failed: {' '.join(str(e).split())[:300]}"
-                "; an op coremltools cannot map? try another format"
-            ) from e
+        ]
+        if source.keras_model is not None:
+            routes.append(
+                Route("keras-model", route(lambda: ct.convert(source.keras_model, **options)))
+            )
+        routes.append(
+            Route(
+                "saved-model",
+                route(
+                    lambda: ct.convert(str(source.saved_model()), source="tensorflow", **options)
+                ),
+            )
+        )
+        return routes
+
+    def _save(self, ct, model, precision, metadata: str, dest: Path) -> Result:
         model.user_defined_metadata[METADATA_KEY] = metadata
         model.short_description = "converted by edgekit"
-        dest = Path(dest)
         tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".mlpackage-"))
         try:
             model.save(str(tmp / dest.name))

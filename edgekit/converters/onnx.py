@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from edgekit._deps import need
-from edgekit.converters.base import Converter, Precision, Result
+from edgekit.converters.base import Converter, Precision, Result, Route
 from edgekit.errors import ConversionError
 from edgekit.manifest import METADATA_KEY, write_atomic
 
@@ -18,28 +18,46 @@ class ONNXConverter(Converter):
     suffix = ".onnx"
     precisions = (Precision.FP32,)
 
-    def write(self, source, precision, dest, *, calib, metadata) -> Result:
+    def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         tf2onnx = need("tf2onnx", what="ONNX conversion")
         logging.getLogger("tf2onnx").setLevel(logging.ERROR)
         onnx = need("onnx", what="ONNX conversion")
-        graph = source.frozen.graph.as_graph_def()
-        ins = [t.name for t in source.frozen.inputs if t.dtype != "resource"]
-        outs = [t.name for t in source.frozen.outputs]
-        try:
+        tools = {"tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__}
+
+        def frozen_graph(dest: Path) -> Result:
+            graph = source.frozen.graph.as_graph_def()
+            ins = [t.name for t in source.frozen.inputs if t.dtype != "resource"]
+            outs = [t.name for t in source.frozen.outputs]
             proto, _ = tf2onnx.convert.from_graph_def(
                 graph, input_names=ins, output_names=outs, opset=OPSET
             )
-        except Exception as e:
-            raise ConversionError(
-                f"ONNX conversion failed: {' '.join(str(e).split())[:300]}; an op tf2onnx "
-                f"cannot map at opset {OPSET}? try another format"
-            ) from e
-        rename(proto, [s.name for s in source.inputs], [s.name for s in source.outputs])
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, metadata
-        proto.producer_name = "edgekit"
-        write_atomic(Path(dest), proto.SerializeToString())
-        return Result(tools={"tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__})
+            return _finish(proto, source, metadata, dest, tools)
+
+        def keras_export(dest: Path) -> Result:
+            # Keras traces the live model (not the frozen graph): loops such as LSTM/GRU
+            # can convert here when the frozen graph's control flow does not
+            if source.keras_model is None:
+                raise ConversionError("no Keras model (a SavedModel source)")
+            tmp = source.scratch_file("keras-export.onnx")
+            source.keras_model.export(
+                str(tmp),
+                format="onnx",
+                verbose=False,
+                opset_version=OPSET,
+                input_signature=source.tf_specs(),
+            )
+            return _finish(onnx.load(str(tmp)), source, metadata, dest, tools)
+
+        return [Route("frozen-graph", frozen_graph), Route("keras-export", keras_export)]
+
+
+def _finish(proto, source, metadata: str, dest: Path, tools: dict) -> Result:
+    rename(proto, [s.name for s in source.inputs], [s.name for s in source.outputs])
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata
+    proto.producer_name = "edgekit"
+    write_atomic(Path(dest), proto.SerializeToString())
+    return Result(tools=dict(tools))
 
 
 def rename(proto, inputs: list[str], outputs: list[str]) -> None:

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._deps import need, version
-from edgekit.converters.base import Converter, Precision, Result
-from edgekit.errors import ConversionError
+from edgekit.converters.base import Converter, Precision, Result, Route
 from edgekit.manifest import METADATA_KEY, write_atomic
 
 P = Precision
@@ -25,17 +24,26 @@ class TFLiteConverter(Converter):
     precisions = (P.FP32, P.FP16, P.DYNAMIC_INT8, P.INT8, P.INT8_IO, P.UINT8_IO, P.INT16X8)
     calibrated = frozenset(FULL_INT | {P.INT16X8})
 
-    def write(self, source, precision, dest, *, calib, metadata) -> Result:
+    def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         tf = need("tensorflow", what="TFLite conversion")
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen])
+
+        def frozen_graph(dest: Path) -> Result:
+            # the graph every format starts from: traced once, variables folded
+            make = tf.lite.TFLiteConverter.from_concrete_functions
+            return self._convert(make([source.frozen]), precision, calib, metadata, dest, tf)
+
+        def saved_model(dest: Path) -> Result:
+            # Keras' own export: other op lowering (e.g. for recurrent layers)
+            make = tf.lite.TFLiteConverter.from_saved_model
+            return self._convert(
+                make(str(source.saved_model())), precision, calib, metadata, dest, tf
+            )
+
+        return [Route("frozen-graph", frozen_graph), Route("saved-model", saved_model)]
+
+    def _convert(self, converter, precision, calib, metadata, dest: Path, tf) -> Result:
         configure(converter, precision, calib, tf)
-        try:
-            flat = converter.convert()
-        except Exception as e:
-            raise ConversionError(
-                f"TFLite conversion ({precision.value}) failed: {_short(e)}; an op the "
-                "TFLite builtins lack? try --precision fp32 or another format"
-            ) from e
+        flat = converter.convert()
         write_atomic(Path(dest), add_metadata(flat, {METADATA_KEY: metadata}))
         notes = [INT16X8_NOTE] if precision is P.INT16X8 else []
         return Result(tools={"tensorflow": tf.__version__}, notes=notes)
@@ -52,9 +60,11 @@ def configure(converter, precision: Precision, calib: np.ndarray | None, tf) -> 
     if precision is P.DYNAMIC_INT8:
         return
 
+    xs = [calib] if isinstance(calib, np.ndarray) else list(calib)
+
     def samples():
-        for x in calib:
-            yield [x[None].astype(np.float32)]
+        for i in range(len(xs[0])):
+            yield [x[i : i + 1].astype(np.float32) for x in xs]
 
     converter.representative_dataset = samples
     if precision is P.INT16X8:
