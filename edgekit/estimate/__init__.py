@@ -5,5 +5,6 @@ published measurements (and on your own, with `edgekit estimate --calibrate`).""
 from __future__ import annotations
 
 from edgekit.estimate.costs import ModelCost, OpCost, OpKind, model_costs
+from edgekit.estimate.estimator import Estimate, estimate
 
-__all__ = ["ModelCost", "OpCost", "OpKind", "model_costs"]
+__all__ = ["Estimate", "ModelCost", "OpCost", "OpKind", "estimate", "model_costs"]
