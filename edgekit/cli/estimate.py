@@ -26,7 +26,7 @@ def _targets(value: str | None) -> list[str]:
 @click.option("--target", "-t", help="Device ids, comma-separated, or `all` (edgekit devices).")
 @click.option("--runtime", "-r", help="Runtime id (default: what the format and target imply).")
 @click.option("--precision", "-p", type=click.Choice(["fp32", "fp16", "int8"]),
-              help="Arithmetic precision of a Keras model (default: the target's recipe).")  # fmt: skip
+              help="Precision of a Keras model (default: the target's recipe).")  # fmt: skip
 @click.option("--threads", type=click.IntRange(1, 256), help="CPU threads.")
 @click.option("--calibrate", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Add an `edgekit bench --json` file as measurements of --target.")  # fmt: skip

@@ -65,7 +65,8 @@ MODELS = [
 # where each model's costs come from (also written into the JSON table)
 MODEL_SOURCES = {
     "mobilenet_v1": "keras.applications.MobileNet(weights=None); 569 M MACs in Howard et al. 2017",
-    "mobilenet_v2": "keras.applications.MobileNetV2(weights=None); 300 M MACs in Sandler et al. 2018",
+    "mobilenet_v2": "keras.applications.MobileNetV2(weights=None); 300 M MACs in "
+    "Sandler et al. 2018",
     "mobilenet_v3_large": "keras.applications.MobileNetV3Large(weights=None); 219 M MACs in "
     "Howard et al. 2019 (ncnn's 'MobileNetV3' taken as Large)",
     "mobilenet_v3_small": "keras.applications.MobileNetV3Small(weights=None); 56 M MACs in "

@@ -67,14 +67,14 @@ def latency_chart(rows: list[dict], path: Path, *, budget_ms: float | None = Non
     arts = list(dict.fromkeys(r["artifact"] for r in rows))
     fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(targets) * max(1, len(arts)) ** 0.5), 4.8))
     width = 0.8 / max(len(arts), 1)
-    cmap = plt.get_cmap("tab10")
+    cmap = plt.get_cmap("tab20")
     for j, art in enumerate(arts):
         for i, t in enumerate(targets):
             for r in (r for r in rows if r["target"] == t and r["artifact"] == art):
                 est = r["kind"] == "estimate"
                 err = [[r["ms"] - r["low"]], [r["high"] - r["ms"]]] if est else None
                 ax.bar(i + (j - (len(arts) - 1) / 2) * width, r["ms"], width, yerr=err,
-                       capsize=3, color=cmap(j % 10), hatch="//" if est else None,
+                       capsize=3, color=cmap(j % 20), hatch="//" if est else None,
                        edgecolor="k", linewidth=0.5,
                        label=art if i == 0 or art not in _labels(ax) else None)  # fmt: skip
     if budget_ms:
