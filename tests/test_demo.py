@@ -196,6 +196,13 @@ def test_bad_sources_are_one_line_and_write_nothing(cache, tmp_path):
     assert res.returncode == 2 and "unknown recording format" in res.stderr
     res = demo(cache, "--serve", "127.0.0.1:notaport", "--max-frames", "5")
     assert res.returncode == 2 and "HOST:PORT" in res.stderr
+    res = demo(cache, "--option", "novalue", "--max-frames", "5")
+    assert res.returncode == 2 and "KEY=VALUE" in res.stderr
+    import cv2
+
+    if "GStreamer:                   NO" in cv2.getBuildInformation():  # pip's wheels
+        res = demo(cache, "--source", "videotestsrc ! appsink", "--max-frames", "5")
+        assert res.returncode == 2 and "without GStreamer" in res.stderr
 
 
 def test_image_folder_source(cache, tmp_path):
@@ -207,7 +214,18 @@ def test_image_folder_source(cache, tmp_path):
     for i, img in enumerate(images):
         cv2.imwrite(str(tmp_path / f"{i:02d}.png"), img)
     out = tmp_path / "f.jsonl"
-    res = demo(cache, "--source", tmp_path, "--jsonl", out, "--json")
+    res = demo(
+        cache,
+        "--source",
+        tmp_path,
+        "--jsonl",
+        out,
+        "--json",
+        "--threads",
+        "1",
+        "--option",
+        "xnnpack=false",
+    )  # runtime options pass through
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout)["frames"] == 12
     got = [r["results"][0]["label"] for r in lines(out)]
