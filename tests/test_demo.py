@@ -156,7 +156,8 @@ def test_live_pipeline_keeps_the_newest_frame(cache, tmp_path):
     assert summary.frames <= 16
 
 
-def test_recording_and_jsonl_survive_sigterm(cache, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_recording_and_jsonl_survive_a_stop_signal(cache, tmp_path, sig):
     rec, out = tmp_path / "run.mp4", tmp_path / "run.jsonl"
     args = ["--realtime", "--record", rec, "--jsonl", out]
     proc = subprocess.Popen(
@@ -169,10 +170,10 @@ def test_recording_and_jsonl_survive_sigterm(cache, tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or len(out.read_bytes().splitlines()) < 20):
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr[-2000:]
-    assert "stopped: SIGTERM" in stdout
+    assert f"stopped: {sig.name}" in stdout
     rows = lines(out)  # every line whole
     assert 20 <= len(rows) < 300
     assert video_frames(rec) == (len(rows), (480, 640))
@@ -230,3 +231,23 @@ def test_image_folder_source(cache, tmp_path):
     assert json.loads(res.stdout)["frames"] == 12
     got = [r["results"][0]["label"] for r in lines(out)]
     assert sum(g == CLASSES[k] for g, k in zip(got, labels)) >= 11
+
+
+def test_classification_smoothing_holds_the_label_across_a_cut():
+    from edgekit.demo.sample import default_artifact
+    from edgekit.demo.tasks import make
+    from edgekit.example.shapes import CLASSES, arrays
+    from edgekit.runtimes import load
+
+    images, labels = arrays("val", 40)
+    a = next(i for i, k in enumerate(labels) if CLASSES[k] == "circle")
+    b = next(i for i, k in enumerate(labels) if CLASSES[k] == "square")
+    session = load(default_artifact("classify"))
+    plain, smooth = make(session, "classify"), make(session, "classify", smooth=0.9)
+    for _ in range(5):
+        plain.infer(images[a]), smooth.infer(images[a])
+    assert plain.infer(images[b])[0]["label"] == "square"  # every frame stands alone
+    first = smooth.infer(images[b])[0]
+    assert first["label"] == "circle"  # the average still remembers the circle
+    later = [smooth.infer(images[b])[0]["label"] for _ in range(30)]
+    assert later[-1] == "square"  # and moves over

@@ -245,6 +245,8 @@ class LatestSlot:
         with self._cond:
             while block and self._item is not None and not stop.is_set():
                 self._cond.wait(0.1)
+            if block and stop.is_set():
+                return  # stopping: nothing was skipped, the run just ended
             if self._item is not None:
                 self.dropped += 1
             self._item = item
