@@ -2,7 +2,8 @@
 MJPEG stream and live stats, on the standard library's threaded HTTP server.
 
 Bound to 127.0.0.1 unless a host is named: the stream shows whatever the camera sees.
-Frames are JPEG-encoded only while someone watches (and twice a second for `/frame.jpg`).
+Frames are JPEG-encoded at most 30 times a second while someone watches, twice a second
+otherwise (for `/frame.jpg`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def parse_address(text: str) -> tuple[str, int]:
 class ServeSink:
     """Publishes annotated frames and stats to browsers. `url` is where to look."""
 
-    def __init__(self, address: str, *, quality: int = 80) -> None:
+    def __init__(self, address: str, *, quality: int = 80, max_fps: float = 30.0) -> None:
         host, port = parse_address(address)
-        self.quality = quality
+        self.quality, self.max_fps = quality, max_fps
         self._cond = threading.Condition()
         self._jpeg: bytes | None = None
         self._seq = 0
@@ -70,8 +71,8 @@ class ServeSink:
     # -- the output stage calls these ---------------------------------------------------
     def write(self, image: np.ndarray, record: dict, stats) -> None:
         now = time.perf_counter()
-        if not self.viewers and now - self._last_encode < 0.5:
-            return
+        if now - self._last_encode < (1 / self.max_fps if self.viewers else 0.5):
+            return  # a browser needs no more than max_fps; nobody watching: twice a second
         import cv2
 
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
