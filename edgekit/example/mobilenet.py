@@ -36,7 +36,7 @@ def _conv_bn(x, filters: int, k: int, stride: int, name: str, act: bool = True):
     from keras import layers
 
     x = layers.Conv2D(filters, k, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.ReLU(6.0, name=f"{name}_relu")(x) if act else x
 
 
@@ -46,7 +46,7 @@ def _inverted(x, expand: int, out: int, stride: int, name: str):
     cin = x.shape[-1]
     y = _conv_bn(x, cin * expand, 1, 1, f"{name}_expand") if expand != 1 else x
     y = layers.DepthwiseConv2D(3, stride, padding="same", use_bias=False, name=f"{name}_dw")(y)
-    y = layers.BatchNormalization(name=f"{name}_dw_bn")(y)
+    y = layers.BatchNormalization(momentum=0.9, name=f"{name}_dw_bn")(y)
     y = layers.ReLU(6.0, name=f"{name}_dw_relu")(y)
     y = _conv_bn(y, out, 1, 1, f"{name}_project", act=False)
     if stride == 1 and cin == out:

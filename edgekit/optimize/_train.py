@@ -42,9 +42,12 @@ def preprocess_for(model, preset: str | None = None):
     return Preprocess.for_shape(list(model.inputs[0].shape), choice)
 
 
-def dataset(model, source, *, preprocess: str | None = None, count: int | None = None) -> Dataset:
+def dataset(
+    model, source, *, labels=None, preprocess: str | None = None, count: int | None = None
+) -> Dataset:
     """Training data from a labelled image folder (DIR/<class>/<image>), a (x, y) pair of
-    arrays, or a .npz holding `x` and `y`."""
+    arrays, or a .npz holding `x` and `y`. `labels` (list or labels file) fixes the class
+    order of a folder; without it, classes are the sorted subfolder names."""
     from edgekit import data
 
     if isinstance(source, Dataset):
@@ -64,9 +67,12 @@ def dataset(model, source, *, preprocess: str | None = None, count: int | None =
         raise ConfigError(
             f"training data not found; got: {p}; pass DIR/<class>/<image> or a .npz with x and y"
         )
-    s = data.read_labelled(
-        p, preprocess=preprocess_for(model, preprocess), labels=None, count=count
-    )
+    if isinstance(labels, (str, Path)):
+        from edgekit.contract import read_labels
+
+        labels = read_labels(labels)
+    pre = preprocess_for(model, preprocess)
+    s = data.read_labelled(p, preprocess=pre, labels=labels, count=count)
     return Dataset(s.x, s.y, s.classes)
 
 

@@ -109,6 +109,7 @@ def prune(
     *,
     config: PruneConfig | None = None,
     val=None,
+    labels=None,
     progress: Callable[[str], None] | None = None,
 ) -> PruneResult:
     """Prune a Keras model by weight magnitude and fine-tune it with the masks held.
@@ -118,6 +119,7 @@ def prune(
         data: fine-tuning data: a labelled image folder (DIR/<class>/<image>), an (x, y) pair
             or a .npz with x and y; None prunes in one shot without fine-tuning.
         config: PruneConfig (sparsity, schedule, scope, M:N, exclusions, epochs).
+        labels: class names in the model's output order (list or labels file) for folders.
         val: labelled data for accuracy before/after; default 10% held out of `data`.
 
     Returns:
@@ -135,7 +137,7 @@ def prune(
         raise ConfigError(
             f"no layer to prune (skipped: {skipped}); lower --min-weights or change --exclude"
         )
-    train, held = _split(model, data, val)
+    train, held = _split(model, data, val, labels)
     before = _train.accuracy(model, held) if held else None
     masks = MaskKeeper(targets, config, steps=_steps(train, config))
     masks.update(0)
@@ -221,12 +223,12 @@ def _targets(model, config: PruneConfig):
     return targets, skipped
 
 
-def _split(model, data, val):
+def _split(model, data, val, labels=None):
     if data is None:
-        return None, _train.dataset(model, val) if val is not None else None
-    train = _train.dataset(model, data)
+        return None, _train.dataset(model, val, labels=labels) if val is not None else None
+    train = _train.dataset(model, data, labels=labels)
     if val is not None:
-        return train, _train.dataset(model, val)
+        return train, _train.dataset(model, val, labels=labels)
     return train.split(0.1)
 
 

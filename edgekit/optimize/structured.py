@@ -63,6 +63,7 @@ def prune_channels(
     batch_size: int = 32,
     learning_rate: float = 5e-4,
     val=None,
+    labels=None,
     progress: Callable[[str], None] | None = None,
 ) -> StructuredResult:
     """Remove `ratio` of the channels of every prunable group, then fine-tune.
@@ -73,6 +74,7 @@ def prune_channels(
         ratio: fraction of channels removed per group (mean over groups with "sensitivity").
         criterion: "l1"/"l2" filter norm, or "sensitivity" (needs data or val).
         multiple: channels kept per group are rounded up to a multiple of this (SIMD width).
+        labels: class names in the model's output order (list or labels file) for folders.
         val: labelled data for accuracy before/after and sensitivity; default 10% of data.
 
     Raises:
@@ -94,7 +96,7 @@ def prune_channels(
             "no channels can be removed: every conv/dense output reaches a model output or a "
             "layer edgekit cannot see through (Reshape, Flatten, custom layers)"
         )
-    train, held = _split(model, data, val, criterion)
+    train, held = _split(model, data, val, criterion, labels)
     before = _train.accuracy(model, held) if held else None
     ratios = {g: ratio for g in groups}
     sens: dict[str, float] = {}
@@ -116,13 +118,15 @@ def prune_channels(
     return StructuredResult(slim, channels, flops(model), flops(slim), before, after, sens)
 
 
-def _split(model, data, val, criterion):
+def _split(model, data, val, criterion, labels=None):
     if data is None and val is None and criterion == "sensitivity":
         raise ConfigError("--criterion sensitivity needs --data or --val to measure accuracy")
     if data is None:
-        return None, _train.dataset(model, val) if val is not None else None
-    train = _train.dataset(model, data)
-    return (train, _train.dataset(model, val)) if val is not None else train.split(0.1)
+        return None, _train.dataset(model, val, labels=labels) if val is not None else None
+    train = _train.dataset(model, data, labels=labels)
+    return (
+        (train, _train.dataset(model, val, labels=labels)) if val is not None else train.split(0.1)
+    )
 
 
 def _norms(model, cg, g: int, p: int) -> np.ndarray:
