@@ -176,8 +176,10 @@ def _keras(path: Path, kind: str, safe_mode: bool):
 
 
 def _keras_fn(model, tf):
-    names = [_clean(getattr(t, "name", "") or f"output_{i}") for i, t in enumerate(model.outputs)]
-    names = _unique(names)
+    layer_names = list(getattr(model, "output_names", None) or [])
+    if len(layer_names) != len(model.outputs):  # Keras 3 names outputs by their layers
+        layer_names = [getattr(t, "name", "") for t in model.outputs]
+    names = _unique([_clean(n or f"output_{i}") for i, n in enumerate(layer_names)])
     first = type(model.layers[1]).__name__ if len(model.layers) > 1 else ""
     _check_float(model.inputs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def command(
         from edgekit.devices import get
 
         recipe = get(device).recipe
-    with Capture(enabled=not verbose) as cap, Steps(cap.terminal) as steps:
+    with Capture(enabled=not verbose) as cap, Steps(cap.terminal) as steps, steps.own_logs():
         report = do_convert(
             model,
             to=to,
@@ -145,6 +146,27 @@ class Steps:
     def __exit__(self, *exc) -> None:
         self._stop()
         self._progress.stop()
+
+    @contextlib.contextmanager
+    def own_logs(self):
+        """edgekit's own warnings go to the terminal, not into the captured output."""
+        import logging
+
+        console = self._progress.console
+
+        class ToTerminal(logging.Handler):
+            def emit(self, record):
+                console.print(f"[yellow]warning:[/] {record.getMessage()}", soft_wrap=True)
+
+        log = logging.getLogger("edgekit")
+        handler = ToTerminal(logging.WARNING)
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            yield
+        finally:
+            log.removeHandler(handler)
+            log.propagate = True
 
     def start(self, message: str) -> None:
         if message.startswith(("converting", "loading")):

@@ -30,7 +30,15 @@ class TFLiteConverter(Converter):
         def frozen_graph(dest: Path) -> Result:
             # the graph every format starts from: traced once, variables folded
             make = tf.lite.TFLiteConverter.from_concrete_functions
-            return self._convert(make([source.frozen]), precision, calib, metadata, dest, tf)
+            # the function's outputs come out as Identity, Identity_1, ...: give them the
+            # model's output names
+            names = {
+                ("Identity" if i == 0 else f"Identity_{i}"): t.name
+                for i, t in enumerate(source.outputs)
+            }
+            return self._convert(
+                make([source.frozen]), precision, calib, metadata, dest, tf, rename=names
+            )
 
         def saved_model(dest: Path) -> Result:
             # Keras' own export: other op lowering (e.g. for recurrent layers)
@@ -41,10 +49,12 @@ class TFLiteConverter(Converter):
 
         return [Route("frozen-graph", frozen_graph), Route("saved-model", saved_model)]
 
-    def _convert(self, converter, precision, calib, metadata, dest: Path, tf) -> Result:
+    def _convert(
+        self, converter, precision, calib, metadata, dest: Path, tf, rename=None
+    ) -> Result:
         configure(converter, precision, calib, tf)
         flat = converter.convert()
-        write_atomic(Path(dest), add_metadata(flat, {METADATA_KEY: metadata}))
+        write_atomic(Path(dest), add_metadata(flat, {METADATA_KEY: metadata}, rename=rename))
         notes = [INT16X8_NOTE] if precision is P.INT16X8 else []
         return Result(tools={"tensorflow": tf.__version__}, notes=notes)
 
@@ -87,12 +97,22 @@ def _schema():
     return schema
 
 
-def add_metadata(flat: bytes, entries: dict[str, str]) -> bytes:
-    """Append named metadata buffers (TFLite's own mechanism) to a flatbuffer."""
+def add_metadata(
+    flat: bytes, entries: dict[str, str], *, rename: dict[str, str] | None = None
+) -> bytes:
+    """Append named metadata buffers (TFLite's own mechanism) to a flatbuffer, and rename
+    the main subgraph's output tensors (`rename`: old name -> new)."""
     import flatbuffers
 
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(flat), 0)
+    if rename and model.subgraphs:
+        sg = model.subgraphs[0]
+        for idx in sg.outputs:
+            t = sg.tensors[idx]
+            old = t.name.decode() if isinstance(t.name, bytes) else t.name
+            if old in rename:
+                t.name = rename[old]
     model.metadata = list(model.metadata or [])
     for key, text in entries.items():
         buf = schema.BufferT()
