@@ -29,6 +29,7 @@ if ! { command -v sshd || [ -x /usr/sbin/sshd ]; } >/dev/null || ! command -v ss
 fi
 
 setup .venv requirements/convert.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/no-deps.txt
 setup .venv-light requirements/light.txt
 export TF_CPP_MIN_LOG_LEVEL=3 TQDM_DISABLE=1
 .venv/bin/ruff check edgekit tests benchmarks
