@@ -13,6 +13,7 @@ import pytest
 
 import edgekit
 from edgekit.conversion import convert
+from edgekit.fingerprint import has_bf16
 
 FORMATS = "tflite,openvino,onnx,coreml"
 
@@ -140,3 +141,30 @@ def test_convert_prints_only_its_own_lines_unless_verbose(tiny_keras, tmp_path):
     loud_text = loud.stdout + loud.stderr
     assert any(w in loud_text for w in FOREIGN)
     assert "route" in loud.stdout  # the verbose table names the route per artifact
+
+
+@pytest.mark.skipif(
+    not has_bf16(),
+    reason="this CPU has no AVX512_BF16/AMX, so openvino:bf16 is refused here (tested below)",
+)
+def test_openvino_bf16_is_its_own_row(tiny_keras, tmp_path):
+    from edgekit.bench import benchmark
+
+    report = convert(tiny_keras, to="openvino:fp32,openvino:bf16", out=tmp_path / "out")
+    rows = {a.precision: a for a in report.artifacts}
+    assert rows["fp32"].parity["executed_precision"] == "f32"
+    assert rows["fp32"].parity["max_abs"] <= 1e-4
+    assert rows["bf16"].parity["executed_precision"] == "bf16"
+    assert rows["bf16"].parity["tolerance"]["max_abs"] == 5e-2
+    assert rows["bf16"].parity["passed"]
+    result = benchmark(tmp_path / "out" / rows["bf16"].file, runs=5, warmup=1)
+    assert (result.precision, result.executed_precision) == ("bf16", "bf16")
+
+
+def test_openvino_bf16_refused_without_bf16_hardware(tiny_keras, tmp_path, monkeypatch):
+    import edgekit.fingerprint
+
+    monkeypatch.setattr(edgekit.fingerprint, "has_bf16", lambda: False)
+    with pytest.raises(edgekit.ConfigError, match="AVX512_BF16 or AMX"):
+        convert(tiny_keras, to="openvino:bf16", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
