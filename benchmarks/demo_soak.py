@@ -114,8 +114,9 @@ def main() -> None:
         "rss_end_mb": end["rss_mb"],
         "rss_peak_after_warmup_mb": peak,
         "growth_pct": round(growth, 2),
-        "goal": "growth < 5%",
-        "passed": growth < 5,
+        "frames_after_warmup": end["frames"] - warm["frames"],
+        "goal": "growth < 5%, frames flowing to the end",
+        "passed": growth < 5 and end["frames"] > warm["frames"],
         "stages_ms": summary.stages_ms,
     }
     save("demo_soak", {"result": result, "rows": rows})

@@ -214,6 +214,8 @@ def test_image_folder_source(cache, tmp_path):
     images, labels = arrays("val", 12)
     for i, img in enumerate(images):
         cv2.imwrite(str(tmp_path / f"{i:02d}.png"), img)
+    res = demo(cache, "--source", tmp_path, "--loop", "--max-frames", "100", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["frames"] == 100  # 8 times round
     out = tmp_path / "f.jsonl"
     res = demo(
         cache,

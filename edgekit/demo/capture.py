@@ -318,6 +318,8 @@ class CaptureThread(threading.Thread):
             img = self.source.read()
             done = time.perf_counter()
             if img is None:
+                if block and self.credits is not None:
+                    self.credits.release()  # no frame took this credit
                 if self.source.live and self._lost():
                     continue
                 if self.loop and not self.source.live and self.source.rewind():
