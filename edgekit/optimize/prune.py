@@ -180,7 +180,7 @@ def load_model(model):
 
 def strip(model, keras):
     """A fresh, uncompiled copy: no optimizer state, no callbacks, the same (sparse) weights."""
-    clean = keras.models.clone_model(model)
+    clean = model.__class__.from_config(model.get_config())
     clean.set_weights(model.get_weights())
     return clean
 
