@@ -16,6 +16,8 @@ Writes benchmarks/results/demo_pipeline.{json,csv}.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import tempfile
 import time
@@ -37,18 +39,26 @@ def parts(task_name: str, threads: int, tmp: Path):
     return task, src, sinks
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process, every thread (OpenCV's and FFmpeg's included)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def pipelined(task_name: str, threads: int, tmp: Path, realtime: bool = False) -> dict:
     from edgekit.demo.pipeline import Pipeline
 
     task, src, sinks = parts(task_name, threads, tmp)
+    c0 = cpu_s()
     s = Pipeline(task, src, sinks=sinks, realtime=realtime).run()
+    cpu = (cpu_s() - c0) / max(1, s.frames) * 1000
     m = {k: v["mean"] for k, v in s.stages_ms.items()}
     stages = {
         "capture": m["read"],
         "infer": m["preprocess"] + m["inference"] + m["postprocess"],
         "output": m["render"] + m["output"],
     }
-    return {"fps": s.fps, "frames": s.frames, "means": m, "stages": stages}
+    return {"fps": s.fps, "frames": s.frames, "means": m, "stages": stages, "cpu_ms": cpu}
 
 
 def sequential(task_name: str, threads: int, tmp: Path) -> dict:
@@ -58,7 +68,7 @@ def sequential(task_name: str, threads: int, tmp: Path) -> dict:
 
     task, src, sinks = parts(task_name, threads, tmp)
     stats = Stats()
-    frames, t0 = 0, time.perf_counter()
+    frames, t0, c0 = 0, time.perf_counter(), cpu_s()
     while (img := src.read()) is not None:
         t = time.perf_counter()
         tensors, geo = task.prepare(img)
@@ -73,10 +83,11 @@ def sequential(task_name: str, threads: int, tmp: Path) -> dict:
         )
         frames += 1
     seconds = time.perf_counter() - t0
+    cpu = (cpu_s() - c0) / max(1, frames) * 1000
     for sink in sinks:
         sink.close()
     src.close()
-    return {"fps": frames / seconds, "frames": frames}
+    return {"fps": frames / seconds, "frames": frames, "cpu_ms": cpu}
 
 
 def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict, list]:
@@ -88,7 +99,14 @@ def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict,
         for mode in order:
             got[mode] = (pipelined if mode == "pipelined" else sequential)(task_name, threads, tmp)
             rows.append(
-                {"task": task_name, "round": r, "mode": mode, "fps": round(got[mode]["fps"], 2)}
+                {
+                    "task": task_name,
+                    "round": r,
+                    "mode": mode,
+                    "fps": round(got[mode]["fps"], 2),
+                    "cpu_ms_per_frame": round(got[mode]["cpu_ms"], 3),
+                    "load_1min": round(os.getloadavg()[0], 2),
+                }
             )
         ratios.append(got["pipelined"]["fps"] / got["sequential"]["fps"])
         pipes.append(got["pipelined"])
@@ -106,6 +124,11 @@ def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict,
         ),
         "speedup": round(statistics.median(ratios), 3),
         "stage_ms": {k: round(v, 3) for k, v in best["stages"].items()},
+        "cpu_ms_per_frame": {
+            m: round(statistics.median(r["cpu_ms_per_frame"] for r in rows if r["mode"] == m), 3)
+            for m in ("pipelined", "sequential")
+        },
+        "load_1min": round(statistics.median(r["load_1min"] for r in rows), 2),
         "bound_fps": round(bound_fps, 1),
         "fps_over_bound": round(best["fps"] / bound_fps, 3),
         "latency_ms_realtime": round(lm["latency"], 3),
