@@ -132,7 +132,8 @@ class PicameraSource(Source):
             ) from e
         try:
             self.cam = Picamera2()
-            cfg = self.cam.create_video_configuration(main={"size": size, "format": "BGR888"})
+            # libcamera names formats by word order: "RGB888" is B, G, R in memory (OpenCV's)
+            cfg = self.cam.create_video_configuration(main={"size": size, "format": "RGB888"})
             self.cam.configure(cfg)
             self.cam.start()
         except (RuntimeError, IndexError, OSError) as e:
@@ -140,7 +141,7 @@ class PicameraSource(Source):
 
     def read(self) -> np.ndarray | None:
         try:
-            return self.cam.capture_array()  # picamera2's BGR888 is already OpenCV's order
+            return self.cam.capture_array()
         except RuntimeError:
             return None
 
