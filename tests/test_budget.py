@@ -1,0 +1,87 @@
+"""int8 to an accuracy budget: float layers chosen until the drop fits, or exit 1 with the best."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def outlier(tmp_path_factory):
+    """The bundled model with an outlier channel: same float function, plain int8 hurts."""
+    from edgekit import source
+    from edgekit.example.outliers import outlier_shapes
+    from edgekit.example.shapes import arrays
+
+    tmp = tmp_path_factory.mktemp("budget")
+    src = source.load(Path(outlier_shapes(tmp / "outlier.keras")))
+    xc = arrays("calib", 64)[0][..., ::-1].astype("float32")
+    xv, yv = arrays("val", 120)
+    return src, xc, xv[..., ::-1].astype("float32"), yv
+
+
+def test_outlier_model_keeps_its_float_function():
+    import keras
+
+    from edgekit.example import MODEL
+    from edgekit.example.outliers import max_float_change, with_outlier_channel
+    from edgekit.example.shapes import arrays
+
+    model = keras.models.load_model(MODEL, compile=False)
+    x = arrays("val", 16)[0][..., ::-1].astype("float32")
+    assert max_float_change(model, with_outlier_channel(model, "conv2d", "conv2d_1"), x) < 1e-4
+
+
+def test_tflite_budget_met_with_float_layers_listed(outlier, tmp_path):
+    from edgekit.optimize.budget import accuracy_of, quantize_to_budget
+
+    src, xc, xv, yv = outlier
+    dest = tmp_path / "b.tflite"
+    r = quantize_to_budget(src, "tflite", dest, calib=xc, val_x=xv, val_y=yv, max_drop=1.0)
+    assert 100 * (r.reference_accuracy - r.plain_accuracy) > 1.0  # plain int8 misses it
+    assert r.met and r.drop <= 1.0 and r.float_layers
+    assert r.quantized_layers > len(r.float_layers)  # still mostly int8
+    assert accuracy_of(dest, xv, yv) == pytest.approx(r.accuracy)
+
+
+def test_unmeetable_budget_keeps_best_artifact_and_says_why(outlier, tmp_path):
+    from edgekit.optimize.budget import BudgetNotMetError, accuracy_of, quantize_to_budget
+
+    src, xc, xv, yv = outlier
+    dest = tmp_path / "b.tflite"
+    with pytest.raises(BudgetNotMetError) as info:
+        quantize_to_budget(
+            src, "tflite", dest, calib=xc, val_x=xv, val_y=yv, max_drop=1.0, max_float=1
+        )
+    e = info.value
+    assert e.exit_code == 1 and "--max-drop 1.0" in str(e) and "kept the best" in str(e)
+    assert dest.exists() and not e.result.met
+    best = max(t["accuracy"] for t in e.result.tries)
+    assert accuracy_of(dest, xv, yv) == pytest.approx(best)
+
+
+def test_budget_refuses_bad_arguments(outlier, tmp_path):
+    from edgekit.errors import ConfigError
+    from edgekit.optimize.budget import quantize_to_budget
+
+    src, xc, xv, yv = outlier
+    with pytest.raises(ConfigError, match="--max-drop works for"):
+        quantize_to_budget(src, "onnx", tmp_path / "x", calib=xc, val_x=xv, val_y=yv)
+    with pytest.raises(ConfigError, match=">= 0"):
+        quantize_to_budget(src, "tflite", tmp_path / "x", calib=xc, val_x=xv, val_y=yv, max_drop=-1)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_openvino_budget_met_by_nncf_accuracy_control(outlier, tmp_path):
+    from edgekit.optimize.budget import accuracy_of, quantize_to_budget
+
+    src, xc, xv, yv = outlier
+    dest = tmp_path / "b.xml"
+    r = quantize_to_budget(src, "openvino", dest, calib=xc, val_x=xv, val_y=yv, max_drop=1.0)
+    assert 100 * (r.reference_accuracy - r.plain_accuracy) > 1.0
+    assert r.met and r.float_layers and dest.with_suffix(".bin").exists()
+    assert abs(accuracy_of(dest, xv, yv) - r.accuracy) <= 1 / len(yv)
+    assert np.isfinite(r.drop)
