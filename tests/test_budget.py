@@ -85,3 +85,18 @@ def test_openvino_budget_met_by_nncf_accuracy_control(outlier, tmp_path):
     assert r.met and r.float_layers and dest.with_suffix(".bin").exists()
     assert abs(accuracy_of(dest, xv, yv) - r.accuracy) <= 1 / len(yv)
     assert np.isfinite(r.drop)
+
+
+def test_cli_unmeetable_budget_exits_1_with_best_artifact(outlier, tmp_path, example_data):
+    from edgekit.example import LABELS
+    from tests.conftest import run_cli
+
+    src = outlier[0]
+    out = tmp_path / "out"
+    r = run_cli("convert", src.path, "--to", "tflite", "--precision", "int8",
+                "--max-drop", "1.0", "--max-float", "1", "--val", example_data["val"],
+                "--labels", LABELS, "-o", out)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "no mix of float and int8 layers met --max-drop 1.0" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr
+    assert (out / "outlier_int8-budget.tflite").exists() and (out / "budget.json").exists()

@@ -49,6 +49,10 @@ def _shape(ctx, param, value):
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show other libraries' output and routes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--prune", "prune_spec", help="Prune first: sparsity=0.5, structured=0.3, m-n=2:4.")
+@click.option("--data", "train_data", type=click.Path(path_type=Path), help="--prune data.")
+@click.option("--max-drop", type=float, help="int8 within this many accuracy points on --val.")
+@click.option("--max-float", type=click.IntRange(min=0), help="--max-drop: most float layers.")
 @guarded
 def command(
     model,
@@ -69,6 +73,10 @@ def command(
     fail_fast,
     verbose,
     as_json,
+    prune_spec,
+    train_data,
+    max_drop,
+    max_float,
 ):
     """Convert MODEL (.keras, .h5 or SavedModel; default: the bundled example) and check
     every artifact against it."""
@@ -78,6 +86,15 @@ def command(
         from edgekit.devices import get
 
         recipe = get(device).recipe
+    if prune_spec or max_drop is not None:  # optimization steps (edgekit.cli.prune)
+        from edgekit.cli.prune import before_convert
+
+        model = before_convert(model, prune_spec, train_data, labels, out)
+        if max_drop is not None:
+            from edgekit.cli.prune import budget_convert
+
+            return budget_convert(model, to, calib, calib_samples, val, labels, out,
+                                  max_drop, max_float, as_json)  # fmt: skip
     with Capture(enabled=not verbose) as cap, Steps(cap.terminal) as steps, steps.own_logs():
         report = do_convert(
             model,

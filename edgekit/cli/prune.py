@@ -135,3 +135,63 @@ def _table(p: dict, structured: bool) -> None:
     if p.get("accuracy_before") is not None:
         c.print(f"accuracy {100 * p['accuracy_before']:.2f}% -> {100 * p['accuracy_after']:.2f}%")
     c.print(f"wrote {p['out']}")
+
+
+def before_convert(model, prune_spec, train_data, labels, out: Path):
+    """`edgekit convert --prune SPEC --data DIR`: prune into OUT first, convert that."""
+    if model is None:
+        from edgekit.example import LABELS, MODEL
+
+        model, labels = MODEL, labels or LABELS
+    if not prune_spec:
+        return model
+    from edgekit.optimize.pipeline import apply_prune
+
+    say = console(stderr=True).print
+    path, summary = apply_prune(
+        model, prune_spec, data=train_data, labels=labels, folder=out, progress=say
+    )
+    before, after = summary.get("accuracy_before"), summary.get("accuracy_after")
+    acc = f"; accuracy {100 * before:.2f}% -> {100 * after:.2f}%" if before is not None else ""
+    say(f"pruned ({prune_spec}) into {path}{acc}")
+    return path
+
+
+def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, max_float,
+                   as_json):  # fmt: skip
+    """`edgekit convert --precision int8 --max-drop D --val DIR`: one budgeted int8 artifact
+    per format (tflite, openvino); exit 1 with the best artifacts kept if any misses."""
+    from edgekit.optimize.budget import BudgetNotMetError
+    from edgekit.optimize.pipeline import convert_to_budget
+
+    formats = [t.split(":")[0].strip() for t in (to or "tflite,openvino").split(",") if t.strip()]
+    say = console(stderr=True).print
+    try:
+        results = convert_to_budget(
+            model, formats=formats, calib=calib or val, val=val, labels=labels, out=out,
+            max_drop=max_drop, max_float=max_float, calib_samples=calib_samples or 100,
+            progress=lambda m: say(f"[dim]{m}[/]"),
+        )  # fmt: skip
+    except BudgetNotMetError:
+        _budget_table(json.loads((out / "budget.json").read_text()), as_json)
+        raise
+    _budget_table([r.to_dict() for r in results], as_json)
+
+
+def _budget_table(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table("format", "float", "plain int8", "budgeted", "drop", "met", "layers kept in float")
+    for r in rows:
+        t.add_row(
+            r["format"], f"{100 * r['reference_accuracy']:.2f}%",
+            f"{100 * r['plain_accuracy']:.2f}%", f"{100 * r['accuracy']:.2f}%",
+            f"{r['drop']:.2f} (max {r['max_drop']})", "yes" if r["met"] else "[red]no[/]",
+            "\n".join(r["float_layers"]) or "none",
+        )  # fmt: skip
+    console().print(t)
+    for r in rows:
+        console().print(f"wrote {r['path']}")

@@ -201,8 +201,8 @@ def _tflite_ranking(tf, source, calib) -> list[list[str]]:
 
 
 def _channel_error(float_t, quant_t, scale, zero_point) -> float:
-    f = np.concatenate([np.asarray(t, np.float32).reshape(-1, t.shape[-1]) for t in float_t])
-    q = np.concatenate([np.asarray(t, np.float32).reshape(-1, t.shape[-1]) for t in quant_t])
+    f = np.concatenate([np.asarray(t, np.float64).reshape(-1, t.shape[-1]) for t in float_t])
+    q = np.concatenate([np.asarray(t, np.float64).reshape(-1, t.shape[-1]) for t in quant_t])
     q = (q - float(np.ravel(zero_point)[0])) * float(np.ravel(scale)[0])
     rms = np.sqrt(np.mean(f**2, 0))
     live = rms > 1e-6 * (rms.max() + 1e-12)
