@@ -26,6 +26,7 @@ class Parity:
     reason: str = ""
     checked: str = "numeric"  # numeric | structural
     outputs: list[dict] = field(default_factory=list)
+    per_class: dict | None = None  # classification on --val: precision/recall/F1 per class
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,7 +55,7 @@ def compare(
     max_abs = max(o["max_abs"] for o in per)
     mean_abs = float(np.mean([o["mean_abs"] for o in per]))
     cos = min(o["cosine"] for o in per)
-    top1 = acc = ref_acc = None
+    top1 = acc = ref_acc = per_class = None
     if head is not None and head < len(ref):
         r0, g0 = ref[head].reshape(n, -1), got[head].reshape(n, -1)
         if r0.shape[1] > 1:
@@ -62,6 +63,7 @@ def compare(
             if y is not None:
                 acc = float(np.mean(g0.argmax(1) == y))
                 ref_acc = float(np.mean(r0.argmax(1) == y))
+                per_class = class_metrics(g0.argmax(1), np.asarray(y), r0.shape[1])
     passed, reason = verdict(tolerance, max_abs, cos, top1)
     return Parity(
         n,
@@ -75,7 +77,25 @@ def compare(
         passed,
         reason,
         outputs=per,
+        per_class=per_class,
     )
+
+
+def class_metrics(pred: np.ndarray, y: np.ndarray, classes: int) -> dict:
+    """Precision, recall, F1 and support per class index, and their macro means."""
+    prec, rec, f1, support = [], [], [], []
+    for k in range(classes):
+        tp = int(np.sum((pred == k) & (y == k)))
+        p = tp / max(1, int(np.sum(pred == k)))
+        r = tp / max(1, int(np.sum(y == k)))
+        prec.append(round(p, 4))
+        rec.append(round(r, 4))
+        f1.append(round(2 * p * r / (p + r), 4) if p + r else 0.0)
+        support.append(int(np.sum(y == k)))
+    seen = [k for k in range(classes) if support[k]]
+    macro = float(np.mean([f1[k] for k in seen])) if seen else 0.0
+    return {"precision": prec, "recall": rec, "f1": f1, "support": support,
+            "macro_f1": round(macro, 4)}  # fmt: skip
 
 
 def _one_output(name: str, r: np.ndarray, g: np.ndarray) -> dict:

@@ -100,3 +100,17 @@ def test_cli_unmeetable_budget_exits_1_with_best_artifact(outlier, tmp_path, exa
     assert "no mix of float and int8 layers met --max-drop 1.0" in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
     assert (out / "outlier_int8-budget.tflite").exists() and (out / "budget.json").exists()
+
+
+@pytest.mark.light
+def test_parity_reports_per_class_precision_recall_f1():
+    from edgekit.converters.base import Tolerance
+    from edgekit.parity import compare
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    eye = np.eye(3, dtype=np.float32)
+    m = compare([eye[y]], [eye[pred]], tolerance=Tolerance(max_abs=1e-4), y=y).per_class
+    assert m["precision"] == [0.5, pytest.approx(2 / 3, abs=1e-4), 1.0]
+    assert m["recall"] == [0.5, 1.0, 0.5] and m["support"] == [2, 2, 2]
+    assert m["f1"][1] == pytest.approx(0.8, abs=1e-4)
