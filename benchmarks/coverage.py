@@ -44,6 +44,11 @@ def main() -> None:
     ap.add_argument("--one", help=argparse.SUPPRESS)  # child: convert one model
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--markdown", action="store_true", help="print the table from results")
+    ap.add_argument(
+        "--merge", action="store_true", help="replace only these models' rows in the results"
+    )
+    ap.add_argument("--save-as", default="coverage", help="results name (default coverage)")
+    ap.add_argument("--merge-from", help="merge results NAME.json into coverage.json, no run")
     args = ap.parse_args()
     if args.one:
         from _coverage_child import run_one
@@ -52,6 +57,11 @@ def main() -> None:
         return
     if args.markdown:
         print(markdown(json.loads((RESULTS / "coverage.json").read_text())))
+        return
+    if args.merge_from:
+        extra = json.loads((RESULTS / f"{args.merge_from}.json").read_text())
+        names = [m["model"] for m in extra["models"]]
+        _finish("coverage", *_merged(names, extra["rows"], extra["models"], extra["seconds"]))
         return
     import zoo
 
@@ -63,21 +73,43 @@ def main() -> None:
         rows.extend(cells)
         per_model.append(info)
         _say(name, cells, info)
+        (RESULTS / f"{args.save_as}.partial.json").write_text(json.dumps(rows))  # survives a stop
+    seconds = round(time.perf_counter() - t0, 1)
+    if args.merge:
+        rows, per_model, seconds = _merged(names, rows, per_model, seconds)
+    _finish(args.save_as, rows, per_model, seconds)
+
+
+def _finish(name: str, rows: list[dict], per_model: list[dict], seconds: float) -> None:
     payload = {
         "goal": "edgekit succeeds wherever a direct exporter does; fp32 max abs <= 1e-4",
         "tolerance": TOLERANCE,
         "samples": SAMPLES,
         "runtimes": "ai-edge-litert; openvino CPU INFERENCE_PRECISION_HINT=f32; onnxruntime CPU;"
         " coreml: structure only (Linux)",
-        "seconds": round(time.perf_counter() - t0, 1),
+        "seconds": seconds,
         "models": per_model,
         "summary": summary(rows),
         "rows": rows,
     }
-    path = save("coverage", payload)
+    path = save(name, payload)
+    (RESULTS / f"{name}.partial.json").unlink(missing_ok=True)
     print(json.dumps(payload["summary"], indent=2))
     print(markdown(payload))
     print(f"wrote {path}")
+
+
+def _merged(names, rows, per_model, seconds):
+    """The saved results with these models' rows and info replaced, zoo order kept."""
+    import zoo
+
+    old = json.loads((RESULTS / "coverage.json").read_text())
+    order = [e.name for e in zoo.ZOO]
+    keep = [r for r in old["rows"] if r["model"] not in names] + rows
+    keep.sort(key=lambda r: order.index(r["model"]) if r["model"] in order else len(order))
+    info = [m for m in old["models"] if m["model"] not in names] + per_model
+    info.sort(key=lambda m: order.index(m["model"]) if m["model"] in order else len(order))
+    return keep, info, round(old.get("seconds", 0) + seconds, 1)
 
 
 def _in_subprocess(name: str, timeout: int) -> tuple[list[dict], dict]:
