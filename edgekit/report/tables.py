@@ -51,6 +51,7 @@ TABLE_HEAD = (
     "size",
     "parity",
     "accuracy",
+    "macro F1",
     "p50 ms",
     "p90 ms",
     "FPS",
@@ -70,11 +71,18 @@ def table_row(r: BenchResult) -> tuple:
         _kb(r.size_bytes),
         parity,
         f"{acc:.1%}" if acc is not None else "-",
+        _macro_f1(p),
         f"{r.p50_ms:.3f}",
         f"{r.p90_ms:.3f}",
         f"{r.fps:.1f}",
         f"{r.peak_rss_mb:.0f}",
     )
+
+
+def _macro_f1(p: dict) -> str:
+    """Mean F1 over the classes of --val (per-class numbers are in the JSON/manifest)."""
+    m = (p.get("per_class") or {}).get("macro_f1")
+    return f"{m:.3f}" if m is not None else "-"
 
 
 def _kb(n: float) -> str:
