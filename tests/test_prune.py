@@ -200,3 +200,24 @@ def test_cli_prune_structured_and_bad_flags(tmp_path):
     assert not (tmp_path / "b.keras").exists()
     wrong = run_cli("prune", MODEL, "--m-n", "4:2", "--labels", LABELS, "-o", tmp_path / "c.keras")
     assert wrong.returncode == 2 and "0 < n < m" in wrong.stderr
+
+
+def test_convert_with_prune_step(tmp_path, tiny_keras):
+    import keras
+
+    from edgekit.example import MODEL
+    from edgekit.optimize import sparsity_of
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 255, (48, 64, 64, 3)).astype("float32"), rng.integers(0, 4, 48)
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    out = tmp_path / "out"
+    r = run_cli("convert", MODEL, "--prune", "sparsity=0.5", "--data", tmp_path / "train.npz",
+                "--to", "tflite:fp32", "--random-calib", "-o", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    pruned = keras.models.load_model(out / "shapes_pruned.keras")
+    assert max(sparsity_of(pruned).values()) == pytest.approx(0.5, abs=0.01)
+    assert (out / "shapes_pruned_fp32.tflite").exists()
+    small = run_cli("convert", tiny_keras, "--prune", "sparsity=0.5",
+                    "--data", tmp_path / "train.npz", "-o", tmp_path / "o2")  # fmt: skip
+    assert small.returncode == 2 and "Traceback" not in small.stderr

@@ -89,7 +89,7 @@ def command(
     if prune_spec or max_drop is not None:  # optimization steps (edgekit.cli.prune)
         from edgekit.cli.prune import before_convert
 
-        model = before_convert(model, prune_spec, train_data, labels, out)
+        model, labels = before_convert(model, prune_spec, train_data, labels, out)
         if max_drop is not None:
             from edgekit.cli.prune import budget_convert
 

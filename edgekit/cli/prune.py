@@ -138,13 +138,14 @@ def _table(p: dict, structured: bool) -> None:
 
 
 def before_convert(model, prune_spec, train_data, labels, out: Path):
-    """`edgekit convert --prune SPEC --data DIR`: prune into OUT first, convert that."""
+    """`edgekit convert --prune SPEC --data DIR`: prune into OUT first, convert that.
+    Returns (model path, labels); no MODEL means the bundled example and its labels."""
     if model is None:
         from edgekit.example import LABELS, MODEL
 
         model, labels = MODEL, labels or LABELS
     if not prune_spec:
-        return model
+        return model, labels
     from edgekit.optimize.pipeline import apply_prune
 
     say = console(stderr=True).print
@@ -154,7 +155,7 @@ def before_convert(model, prune_spec, train_data, labels, out: Path):
     before, after = summary.get("accuracy_before"), summary.get("accuracy_after")
     acc = f"; accuracy {100 * before:.2f}% -> {100 * after:.2f}%" if before is not None else ""
     say(f"pruned ({prune_spec}) into {path}{acc}")
-    return path
+    return path, labels
 
 
 def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, max_float,
