@@ -10,6 +10,9 @@ the speedup is the median of per-round ratios, since this machine is shared and 
 Goals: pipelined FPS >= 0.9 x 1 / (slowest stage's mean time) and >= 1.5 x the loop; mean
 capture-to-result latency <= preprocess + inference + one frame interval (checked in
 `--realtime` mode, frames arriving at the video's 30 fps, and also at full speed).
+Each round also measures how many cores the process actually gets (`parallel_capacity`: two
+threads of GIL-free OpenCV work against one): a pipeline cannot beat a loop on a machine that
+gives it one core, so read the speedup next to that figure.
 Writes benchmarks/results/demo_pipeline.{json,csv}.
 """
 
@@ -90,12 +93,47 @@ def sequential(task_name: str, threads: int, tmp: Path) -> dict:
     return {"fps": frames / seconds, "frames": frames, "cpu_ms": cpu}
 
 
+def parallel_capacity(seconds: float = 0.4) -> float:
+    """How many cores this process gets right now: the same GIL-free OpenCV work in two
+    threads against one. About 2 on an idle two-core machine; about 1 when other processes
+    (or other users' sessions, under the kernel's autogroup scheduling) take the rest."""
+    import threading
+
+    import cv2
+    import numpy as np
+
+    img = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), np.uint8)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+
+    def work(n: int) -> None:
+        for _ in range(n):
+            cv2.GaussianBlur(img, (9, 9), 0)
+
+    t = time.perf_counter()
+    work(4)
+    n = max(4, int(seconds / ((time.perf_counter() - t) / 4)))
+    t = time.perf_counter()
+    work(n)
+    one = time.perf_counter() - t
+    pair = [threading.Thread(target=work, args=(n // 2,)) for _ in range(2)]
+    t = time.perf_counter()
+    for th in pair:
+        th.start()
+    for th in pair:
+        th.join()
+    two = time.perf_counter() - t
+    cv2.setNumThreads(before)
+    return one / two
+
+
 def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict, list]:
     rows, ratios, pipes = [], [], []
     pipelined(task_name, threads, tmp)  # warm the caches (sample video, model file)
     for r in range(rounds):
         order = ("pipelined", "sequential") if r % 2 == 0 else ("sequential", "pipelined")
         got = {}
+        capacity = parallel_capacity()
         for mode in order:
             got[mode] = (pipelined if mode == "pipelined" else sequential)(task_name, threads, tmp)
             rows.append(
@@ -106,6 +144,7 @@ def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict,
                     "fps": round(got[mode]["fps"], 2),
                     "cpu_ms_per_frame": round(got[mode]["cpu_ms"], 3),
                     "load_1min": round(os.getloadavg()[0], 2),
+                    "parallel_capacity": round(capacity, 2),
                 }
             )
         ratios.append(got["pipelined"]["fps"] / got["sequential"]["fps"])
@@ -129,6 +168,7 @@ def measure(task_name: str, rounds: int, threads: int, tmp: Path) -> tuple[dict,
             for m in ("pipelined", "sequential")
         },
         "load_1min": round(statistics.median(r["load_1min"] for r in rows), 2),
+        "parallel_capacity": round(statistics.median(r["parallel_capacity"] for r in rows), 2),
         "bound_fps": round(bound_fps, 1),
         "fps_over_bound": round(best["fps"] / bound_fps, 3),
         "latency_ms_realtime": round(lm["latency"], 3),
@@ -157,10 +197,16 @@ def main() -> None:
             summaries.append(s)
             rows += r
             print(s)
-    save(
-        "demo_pipeline",
-        {"rounds": args.rounds, "threads": args.threads, "summary": summaries, "rows": rows},
+    capacity = statistics.median(r["parallel_capacity"] for r in rows)
+    note = (
+        f"this process got about {capacity:.1f} cores during the run (other load); the "
+        "throughput goals need two free cores, so only latency and CPU cost are meaningful here"
+        if capacity < 1.6
+        else "the process had two cores: every goal is meaningful"
     )
+    print(note)
+    payload = {"rounds": args.rounds, "threads": args.threads, "note": note}
+    save("demo_pipeline", {**payload, "summary": summaries, "rows": rows})
 
 
 if __name__ == "__main__":
