@@ -106,8 +106,10 @@ def _merged(names, rows, per_model, seconds):
     old = json.loads((RESULTS / "coverage.json").read_text())
     order = [e.name for e in zoo.ZOO]
     keep = [r for r in old["rows"] if r["model"] not in names] + rows
+    keep = [r for r in keep if r["model"] in order]  # models since taken out of the zoo
     keep.sort(key=lambda r: order.index(r["model"]) if r["model"] in order else len(order))
     info = [m for m in old["models"] if m["model"] not in names] + per_model
+    info = [m for m in info if m["model"] in order]
     info.sort(key=lambda m: order.index(m["model"]) if m["model"] in order else len(order))
     return keep, info, round(old.get("seconds", 0) + seconds, 1)
 

@@ -177,7 +177,6 @@ ZOO = [
     ),
     Entry("attention", "hand-built", _attention, note="MultiHeadAttention + LayerNorm"),
     Entry("unet", "hand-built", _unet, note="concatenate skips, Conv2DTranspose, UpSampling"),
-    Entry("NASNetMobile-64", "applications", _app("NASNetMobile", 64)),
 ]
 
 
