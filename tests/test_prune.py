@@ -166,6 +166,12 @@ def test_m_n_pattern_holds_in_every_artifact(pruned_models, tmp_path):
     for art in report.artifacts:
         held = sparse.m_n_layers(tmp_path / art.file, 2, 4, min_size=256)
         assert sum(held.values()) >= len(m_n.layers), (art.file, held)
+    from edgekit.converters.coreml import inspect
+
+    mlpackage = next(tmp_path / a.file for a in report.artifacts if a.format == "coreml")
+    stored = sparse.sparsify_coreml(mlpackage, tmp_path / "sparse.mlpackage")
+    assert inspect(stored)["compressed_weights"].get("constexpr_sparse_to_dense", 0) >= 1
+    assert sparse.gzipped_size(stored) < sparse.gzipped_size(mlpackage)
 
 
 def test_sparse_tflite_is_smaller(pruned_models, tmp_path):
