@@ -246,6 +246,7 @@ def build_sysroot(cache: Path, *, rebuild: bool) -> tuple[Path, dict]:
     sh(["apt-get", "-q", "-y", "-d", "--no-install-recommends", "install", *DEBS], env=env)
     debs = sorted((apt / "archives").glob("*.deb"))
     unpack_debs(debs, root)
+    shutil.rmtree(apt)  # lists and packages: rebuilt by the next --rebuild
     if not (root / PYTHON).is_file():
         raise Failed(f"the packages gave no {PYTHON}: {[d.name for d in debs]}")
     got = {"want": want, "packages": [d.name for d in debs]}
@@ -256,7 +257,7 @@ def build_sysroot(cache: Path, *, rebuild: bool) -> tuple[Path, dict]:
 def build_qemu(cache: Path, *, rebuild: bool) -> tuple[Path, dict]:
     """cache/qemu: Debian's newer qemu-user (static binaries, so unpacking is enough)."""
     folder, stamp = cache / "qemu", cache / "qemu.json"
-    binary = folder / "usr/bin/qemu-aarch64"
+    binary = folder / "qemu-aarch64"
     arch = sh(["dpkg", "--print-architecture"]).stdout.strip()
     want = {"suite": QEMU_SUITE, "package": QEMU_DEB, "arch": arch}
     got = None if rebuild else cached(stamp, want, binary)
@@ -267,7 +268,12 @@ def build_qemu(cache: Path, *, rebuild: bool) -> tuple[Path, dict]:
     env = private_apt(apt, arch, QEMU_SUITE)
     sh(["apt-get", "-q", "download", QEMU_DEB], env=env, cwd=apt / "archives")
     debs = sorted((apt / "archives").glob("*.deb"))
-    unpack_debs(debs, folder)
+    unpack_debs(debs, folder.with_name("qemu-debs"))
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    shutil.move(folder.with_name("qemu-debs") / "usr/bin/qemu-aarch64", binary)
+    shutil.rmtree(folder.with_name("qemu-debs"))  # the other targets: 400+ MB
+    shutil.rmtree(apt)
     version = sh([binary, "--version"]).stdout.splitlines()[0]
     got = {"want": want, "packages": [d.name for d in debs], "version": version}
     stamp.write_text(json.dumps(got, indent=1))
@@ -298,6 +304,7 @@ def build_site(cache: Path, runtime: str, *, host: bool = False, rebuild: bool) 
     for whl in names:
         with zipfile.ZipFile(wheels / whl) as z:
             z.extractall(tmp)
+    shutil.rmtree(wheels)
     shutil.rmtree(site, ignore_errors=True)
     tmp.rename(site)
     got = {"want": want, "wheels": names}
