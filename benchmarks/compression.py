@@ -90,19 +90,27 @@ def artifacts(v: dict, folders, labels: Path, tmp: Path, name: str) -> dict[str,
 
 
 def rows_for(model_name, name, v, arts, x_val, y_val, m_n) -> list[dict]:
+    from edgekit.errors import ModelLoadError
     from edgekit.optimize import sparse
     from edgekit.optimize.budget import accuracy_of
 
     rows = []
     for key, (path, art) in arts.items():
         raw = sum(f.stat().st_size for f in _files(path))
-        acc = art.parity.get("accuracy") if art and art.parity else accuracy_of(path, x_val, y_val)
+        note = ""
+        if art and art.parity:
+            acc = art.parity.get("accuracy")
+        else:
+            try:
+                acc = accuracy_of(path, x_val, y_val)
+            except ModelLoadError as e:  # XNNPACK refuses some sparse int8 kernels
+                acc, note = None, f"runtime refused: {e}"[:160]
         row = {
             "model": model_name, "variant": name, "artifact": key,
             "sparsity": round(v["sparsity"], 3), "flops_m": round(v["flops"] / 1e6, 2),
             "size_kb": round(raw / 1024, 1), "gzip_kb": round(sparse.gzipped_size(path) / 1024, 1),
             "accuracy": round(float(acc), 4) if acc is not None else None,
-            "keras_accuracy": v.get("keras_accuracy"),
+            "keras_accuracy": v.get("keras_accuracy"), "m_n_layers_holding": "", "note": note,
         }  # fmt: skip
         if m_n and "sparse" not in key:
             held = sparse.m_n_layers(path, 2, 4)
