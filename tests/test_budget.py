@@ -114,3 +114,17 @@ def test_parity_reports_per_class_precision_recall_f1():
     assert m["precision"] == [0.5, pytest.approx(2 / 3, abs=1e-4), 1.0]
     assert m["recall"] == [0.5, 1.0, 0.5] and m["support"] == [2, 2, 2]
     assert m["f1"][1] == pytest.approx(0.8, abs=1e-4)
+
+
+def test_coreml_budget_keeps_the_layer_int8_weights_hurt_in_float(outlier, tmp_path):
+    from edgekit.converters.coreml import inspect
+    from edgekit.optimize.budget import quantize_to_budget
+
+    src, xc, xv, yv = outlier
+    dest = tmp_path / "b.mlpackage"
+    r = quantize_to_budget(src, "coreml", dest, calib=xc, val_x=xv, val_y=yv, max_drop=0.0)
+    assert r.met and r.drop <= 0.0
+    compressed = sum(inspect(dest)["compressed_weights"].values())
+    assert compressed == r.quantized_layers  # the layers kept in float are stored float
+    if r.plain_accuracy < r.reference_accuracy:
+        assert r.float_layers

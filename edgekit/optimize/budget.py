@@ -27,7 +27,7 @@ from edgekit._deps import need
 from edgekit.errors import ConfigError, EdgeKitError
 
 log = logging.getLogger(__name__)
-FORMATS = ("tflite", "openvino")
+FORMATS = ("tflite", "openvino", "coreml")
 Progress = Callable[[str], None]
 
 
@@ -90,7 +90,7 @@ def quantize_to_budget(
         raise ConfigError(f"--max-drop is in accuracy points and >= 0; got: {max_drop}")
     say = progress or log.info
     ref = float(np.mean(np.argmax(source.predict(val_x)[0], -1) == val_y))
-    search = _tflite if fmt == "tflite" else _openvino
+    search = {"tflite": _tflite, "openvino": _openvino, "coreml": _coreml}[fmt]
     result = search(source, Path(dest), calib, val_x, val_y, ref, max_drop, max_float, say)
     result.path = str(dest)
     if metadata:
@@ -345,10 +345,28 @@ def _ov_name(op) -> str:
     return name
 
 
+def _coreml(source, dest, calib, val_x, val_y, ref, max_drop, max_float, say) -> BudgetResult:
+    from edgekit.optimize import budget_coreml
+
+    if source.keras_model is None:
+        raise ConfigError("--max-drop for coreml needs a Keras model (.keras/.h5)")
+    return budget_coreml.search(source, dest, val_x, val_y, ref, max_drop, max_float, say)
+
+
 def _embed(fmt: str, dest: Path, metadata: str) -> None:
     from edgekit.manifest import METADATA_KEY
 
-    if fmt == "tflite":
+    if fmt == "coreml":
+        import shutil
+
+        ct = need("coremltools")
+        model = ct.models.MLModel(str(dest), skip_model_load=True)
+        model.user_defined_metadata[METADATA_KEY] = metadata
+        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+            model.save(str(Path(tmp) / dest.name))
+            shutil.rmtree(dest)
+            shutil.move(str(Path(tmp) / dest.name), dest)
+    elif fmt == "tflite":
         from edgekit.converters.tflite import add_metadata
 
         dest.write_bytes(add_metadata(dest.read_bytes(), {METADATA_KEY: metadata}))
