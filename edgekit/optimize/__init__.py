@@ -5,10 +5,14 @@ Everything here works on plain Keras 3 models and gives back plain Keras models 
 layers), so every converter takes the result.
 """
 
+from edgekit.optimize.budget import BudgetNotMetError, BudgetResult, quantize_to_budget
 from edgekit.optimize.prune import PruneConfig, PruneResult, prune, sparsity_of
 from edgekit.optimize.structured import StructuredResult, prune_channels
 
 __all__ = [
+    "BudgetNotMetError",
+    "BudgetResult",
+    "quantize_to_budget",
     "PruneConfig",
     "PruneResult",
     "StructuredResult",

@@ -6,7 +6,9 @@ model.
   (RMSE over the quantization step, on the calibration data); the worst ops are denylisted
   (kept float) a few at a time, each candidate is converted and scored on the validation set.
 - OpenVINO: NNCF's `quantize_with_accuracy_control` ranks and reverts quantized ops itself;
-  the ops it reverted are read back from the graph (no FakeQuantize in front of them).
+  the ops it reverted are read back from the graph (their weights no longer fake-quantized).
+- Core ML (int8 weights): see `budget_coreml`; accuracy measured on the Keras model with the
+  same int8 weights, since Core ML runs only on macOS.
 
 When no mix fits, the best artifact found is still written and `BudgetNotMetError` says so.
 """
