@@ -74,11 +74,11 @@ def test_budget_refuses_bad_arguments(outlier, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.slow
 def test_openvino_budget_met_by_nncf_accuracy_control(outlier, tmp_path):
     from edgekit.optimize.budget import accuracy_of, quantize_to_budget
 
     src, xc, xv, yv = outlier
+    xc, xv, yv = xc[:32], xv[:60], yv[:60]  # NNCF validates many times: keep it small
     dest = tmp_path / "b.xml"
     r = quantize_to_budget(src, "openvino", dest, calib=xc, val_x=xv, val_y=yv, max_drop=1.0)
     assert 100 * (r.reference_accuracy - r.plain_accuracy) > 1.0
