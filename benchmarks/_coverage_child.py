@@ -71,6 +71,7 @@ def edgekit_side(name, path: Path, out: Path, xs, ref, names, short) -> list[dic
             rows.append(_cell(name, fmt, "edgekit", error=_one_line(item["error"])))
             continue
         fallback = "; ".join(f"{k}: {v}" for k, v in (item.route_errors or {}).items())
+        parity = item.parity or {}
         cell = _cell(
             name,
             fmt,
@@ -78,6 +79,8 @@ def edgekit_side(name, path: Path, out: Path, xs, ref, names, short) -> list[dic
             route=item.route,
             convert_s=item.convert_seconds,
             fallback_errors=fallback[:600],
+            own_parity_max_abs=parity.get("max_abs"),
+            own_parity_passed=parity.get("passed"),
         )
         rows.append(_evaluate(cell, fmt, out / item.file, xs, ref, names, short))
     return rows
@@ -130,6 +133,10 @@ def _evaluate(cell: dict, fmt: str, path: Path, xs, ref, names, short) -> dict:
         run, specs, precision = _runner(fmt, path)
         order = _input_order(specs, xs, names)
         got = [run([xs[j][i : i + 1] for j in order]) for i in range(len(xs[0]))]
+        if len(got[0]) != len(ref):  # e.g. intermediate tensors exposed as outputs
+            raise RuntimeError(
+                f"the artifact has {len(got[0])} outputs; the Keras model has {len(ref)}"
+            )
         outs = [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))]
         err = _max_abs(ref, outs)
     except Exception as e:
