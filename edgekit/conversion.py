@@ -14,35 +14,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit import _quiet, converters, data, recipes
+from edgekit import _quiet, converters, data, recipes, targets
 from edgekit._quiet import Capture
 from edgekit.contract import Contract, Preprocess, read_labels
-from edgekit.converters.base import Precision, failed_routes, short, tolerance_for
+from edgekit.converters.base import Precision
 from edgekit.errors import (
     ConfigError,
     ConversionError,
     MissingDependencyError,
-    ModelLoadError,
     OutputMismatchError,
 )
 from edgekit.manifest import (
     Artifact,
     Manifest,
-    embedded_contract,
     files_of,
     replace_path,
     sha256,
-    size_of,
 )
-from edgekit.parity import compare, head_of, structural
-from edgekit.source import columns
+from edgekit.parity import head_of
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 DEFAULT_FORMATS = ("tflite", "openvino", "coreml", "onnx")
 RESCALING_LAYERS = {"Rescaling", "Normalization"}
-# a float artifact that misses parity means a broken route: the next route is tried
-FLOAT_PRECISIONS = {"fp32", "fp16", "bf16"}
 
 
 @dataclass
@@ -192,18 +186,18 @@ def run(
         calib.record() if calib else None,
         edgekit_version=_version(),
     )
-    job = _Job(src, contract, calib, parity_set, ref, digest, p.model.stem)
+    job = targets.Job(src, contract, calib, parity_set, ref, digest, p.model.stem)
     p.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=p.out, prefix=".staging-"))
     try:
         for fmt, precision in p.targets:
             say(f"converting {fmt} {precision.value}")
             try:
-                art = _target(job, fmt, precision, staging, say)
+                art = targets.make(job, fmt, precision, staging, say)
             except (ConversionError, MissingDependencyError) as e:
                 if p.fail_fast:
                     raise
-                failure = _failure(fmt, precision, e)
+                failure = targets.failure(fmt, precision, e)
                 manifest.failures.append(failure)
                 _notify(done, failure)
                 continue
@@ -233,85 +227,6 @@ def run(
             tolerance=worst.parity["tolerance"].get("max_abs", float("nan")),
         )
     return report
-
-
-@dataclass
-class _Job:
-    """What every target of one conversion shares."""
-
-    src: object
-    contract: Contract
-    calib: data.Samples | None
-    parity_set: data.Samples
-    ref: list
-    digest: str
-    stem: str
-
-
-def _target(job: _Job, fmt: str, precision: Precision, staging: Path, say: Progress) -> Artifact:
-    """Try the format's routes in order; the first artifact that loads and (for float
-    precisions) passes parity wins. A quantized artifact that misses its tolerance is kept
-    and shown as FAIL: that is its accuracy, not a broken route."""
-    conv = converters.get(fmt)
-    meta = embedded_contract(job.contract, precision=precision.value, source_sha256=job.digest)
-    calib = job.calib.x if job.calib else None
-    errors: dict[str, str] = {}
-    best: Artifact | None = None
-    for route in conv.routes(job.src, precision, calib=calib, metadata=meta):
-        folder = Path(tempfile.mkdtemp(dir=staging, prefix=f"{fmt}-{route.name}-"))
-        dest = folder / conv.file_name(job.stem, precision)
-        try:
-            art = _attempt(route, dest, fmt, precision, job)
-        except Exception as e:  # this route's failure; the next route may work
-            errors[route.name] = short(e)
-            log.debug("%s %s route %s failed", fmt, precision.value, route.name, exc_info=True)
-            shutil.rmtree(folder, ignore_errors=True)
-            continue
-        art.route, art.route_errors = route.name, dict(errors)
-        art.file = str(folder.relative_to(staging) / art.file)
-        if art.parity["passed"] or precision.value not in FLOAT_PRECISIONS:
-            return art
-        errors[route.name] = f"parity: {art.parity['reason']}"
-        best = best or art
-        say(f"{fmt} {precision.value}: {route.name} missed parity, trying the next route")
-    if best is not None:
-        best.route_errors = {k: v for k, v in errors.items() if k != best.route}
-        return best
-    raise ConversionError(failed_routes(fmt, precision, errors))
-
-
-def _attempt(route, dest: Path, fmt: str, precision: Precision, job: _Job) -> Artifact:
-    t = time.perf_counter()
-    result = route.write(dest)
-    seconds = time.perf_counter() - t
-    art = Artifact(
-        file=dest.name,
-        format=fmt,
-        precision=precision.value,
-        size_bytes=size_of(dest),
-        inputs=[],
-        outputs=[],
-        tools=result.tools,
-        convert_seconds=round(seconds, 3),
-        notes=result.notes,
-    )
-    _verify(dest, art, job)
-    return art
-
-
-def _failure(fmt: str, precision: Precision, e: Exception) -> dict:
-    hint = (
-        "install the extra it names"
-        if isinstance(e, MissingDependencyError)
-        else "see the errors per route; try another precision or format, or --verbose"
-    )
-    error = " ".join(str(e).split())[:1200]
-    return {"format": fmt, "precision": precision.value, "error": error, "hint": hint}
-
-
-def _notify(done, item) -> None:
-    if done is not None:
-        done(item)
 
 
 def convert(model: str | Path | None = None, **options) -> ConvertReport:
@@ -365,68 +280,9 @@ def convert_example(
         return run(plan(MODEL, **options), progress=progress, done=done, capture=capture)
 
 
-def _verify(path: Path, art: Artifact, job: _Job) -> None:
-    """Load the artifact once: record its I/O as its runtime sees it, and its parity."""
-    import platform
-
-    from edgekit.runtimes import load
-
-    src = job.src
-    if art.format == "coreml" and platform.system() != "Darwin":
-        from edgekit.converters.coreml import NOTHING_COMPRESSED, inspect
-
-        art.inputs = [t.to_dict() for t in src.inputs]
-        art.outputs = [t.to_dict() for t in src.outputs]
-        compressed = NOTHING_COMPRESSED not in art.notes
-        art.parity = structural(inspect(path), src, art.precision, compressed=compressed).to_dict()
-        return
-    try:
-        session = load(path)
-    except ModelLoadError as e:
-        raise ConversionError(
-            f"{art.format} {art.precision}: the converter wrote {art.file} but its runtime "
-            f"refuses it ({e}); usual causes: activations with near-zero ranges in calibration "
-            "(an untrained model, unrepresentative --calib data) or an op the runtime lacks; "
-            "try better calibration data or another precision"
-        ) from e
-    with session:
-        art.inputs = [t.to_dict() for t in session.inputs]
-        art.outputs = [t.to_dict() for t in session.outputs]
-        xs = columns(job.parity_set.x)
-        order = _match(session.inputs, src.inputs)
-        got = session.predict([xs[i] for i in order])
-        got = got if isinstance(got, list) else [got]
-        if len(got) == len(src.outputs):  # outputs in the source's order
-            aligned = list(got)
-            for i, j in enumerate(_match(session.outputs, src.outputs)):
-                aligned[j] = got[i]
-            got = aligned
-        parity = compare(
-            job.ref,
-            got,
-            tolerance=tolerance_for(art.precision),
-            y=job.parity_set.y,
-            head=job.contract.head,
-            names=[t.name for t in src.outputs],
-        )
-        art.parity = parity.to_dict()
-        art.parity["executed_precision"] = session.execution.get("precision")
-        art.parity["execution"] = session.execution
-
-
-def _match(got_specs, want_specs) -> list[int]:
-    """For each of the artifact's tensors, the index of the source tensor it is: by name,
-    then by a shape no other tensor has, else by position."""
-    if len(got_specs) != len(want_specs):
-        return list(range(len(got_specs)))
-    names = [w.name for w in want_specs]
-    order = []
-    for i, g in enumerate(got_specs):
-        same = [j for j, n in enumerate(names) if n == g.name or n in g.name.split(":")[0]]
-        shaped = [j for j, w in enumerate(want_specs) if list(w.shape) == list(g.shape)]
-        pick = same[0] if len(same) == 1 else shaped[0] if len(shaped) == 1 else i
-        order.append(pick)
-    return order if sorted(order) == list(range(len(order))) else list(range(len(order)))
+def _notify(done, item) -> None:
+    if done is not None:
+        done(item)
 
 
 def _publish(staging: Path, out: Path, manifest: Manifest, arts: list[Artifact]) -> None:
