@@ -69,6 +69,8 @@ class CoreMLConverter(Converter):
                 ),
             )
         )
+        inlined = route(lambda: _from_inlined(ct, source, inputs, options))
+        routes.append(Route("inlined-graph", inlined))
         return routes
 
     def _save(self, ct, model, precision, metadata: str, dest: Path) -> Result:
@@ -85,6 +87,15 @@ class CoreMLConverter(Converter):
             if not inspect(dest)["compressed_weights"]:
                 notes.append(NOTHING_COMPRESSED)
         return Result(tools={"coremltools": ct.__version__}, notes=notes)
+
+
+def _from_inlined(ct, source, inputs, options):
+    """The frozen graph with function calls inlined and Erfc as 1 - Erf (see `_graph`)."""
+    from edgekit.converters._graph import inlined_graph_def
+
+    outputs = [t.name.split(":")[0] for t in source.frozen.outputs]
+    graph = inlined_graph_def(source)
+    return ct.convert(graph, source="tensorflow", inputs=inputs, outputs=outputs, **options)
 
 
 def compress(ct, model, precision: Precision):

@@ -48,7 +48,22 @@ class ONNXConverter(Converter):
             )
             return _finish(onnx.load(str(tmp)), source, metadata, dest, tools)
 
-        return [Route("frozen-graph", frozen_graph), Route("keras-export", keras_export)]
+        def inlined_graph(dest: Path) -> Result:
+            # function calls freezing keeps (grouped convolutions) inlined, Erfc as 1 - Erf
+            from edgekit.converters._graph import inlined_graph_def
+
+            outs = [t.name for t in source.frozen.outputs]
+            ins = [t.name for t in source.frozen.inputs if t.dtype != "resource"]
+            proto, _ = tf2onnx.convert.from_graph_def(
+                inlined_graph_def(source), input_names=ins, output_names=outs, opset=OPSET
+            )
+            return _finish(proto, source, metadata, dest, tools)
+
+        return [
+            Route("frozen-graph", frozen_graph),
+            Route("keras-export", keras_export),
+            Route("inlined-graph", inlined_graph),
+        ]
 
 
 def _finish(proto, source, metadata: str, dest: Path, tools: dict) -> Result:
