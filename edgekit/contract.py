@@ -81,6 +81,8 @@ class Preprocess:
             return None
         nchw = shape[1] in (1, 3) and shape[3] not in (1, 3)
         h, w, c = (shape[2], shape[3], shape[1]) if nchw else (shape[1], shape[2], shape[3])
+        if c not in (1, 3):
+            return None  # feature maps or spectrogram stacks: tensors, not gray or RGB pixels
         layout, color = ("nchw" if nchw else "nhwc"), ("gray" if c == 1 else "rgb")
         return cls.from_preset(preset, size=(h, w), color=color, layout=layout)
 
