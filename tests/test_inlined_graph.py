@@ -49,3 +49,13 @@ def test_grouped_conv_and_exact_gelu_convert(grouped_gelu, fmt):
     assert art.parity["passed"], art.parity["reason"]
     if fmt == "onnx":
         assert art.parity["max_abs"] < 1e-4
+
+
+@pytest.mark.light
+def test_feature_map_input_is_not_an_image():
+    """A 4-D input with 8 channels gets tensors for parity, not 3-channel random images."""
+    from edgekit.contract import Preprocess
+
+    assert Preprocess.for_shape([1, 16, 16, 8]) is None
+    assert Preprocess.for_shape([1, 16, 16, 3]).size == (16, 16)
+    assert Preprocess.for_shape([1, 1, 16, 16]).layout.value == "nchw"
