@@ -176,7 +176,8 @@ def _runner(fmt: str, path: Path):
 
         cm = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         specs = [(p.get_any_name(), _dims(p.get_partial_shape())) for p in cm.inputs]
-        precision = str(cm.get_property("INFERENCE_PRECISION_HINT"))
+        hint = str(cm.get_property("INFERENCE_PRECISION_HINT"))  # "<Type: 'float32'>"
+        precision = "f32" if "float32" in hint or hint == "f32" else hint
         req = cm.create_infer_request()
 
         def run(arrs):
