@@ -60,7 +60,7 @@ def make(
             continue
         art.route, art.route_errors = route.name, dict(errors)
         art.file = str(folder.relative_to(staging) / art.file)
-        if art.parity["passed"] or precision.value not in FLOAT_PRECISIONS:
+        if not _broken(art.parity, precision):
             return art
         errors[route.name] = f"parity: {art.parity['reason']}"
         best = best or art
@@ -69,6 +69,18 @@ def make(
         best.route_errors = {k: v for k, v in errors.items() if k != best.route}
         return best
     raise ConversionError(failed_routes(fmt, precision, errors))
+
+
+def _broken(parity: dict, precision: Precision) -> bool:
+    """A float artifact far off the source (10x its tolerance, or outputs of another shape)
+    means the route mistranslated the model: the next route is tried. A near miss is float
+    arithmetic in another order, and a quantized artifact's miss is its accuracy: both are
+    kept and shown as FAIL."""
+    if parity["passed"] or precision.value not in FLOAT_PRECISIONS:
+        return False
+    limit = parity["tolerance"].get("max_abs")
+    worst = parity["max_abs"]
+    return limit is None or not worst <= 10 * limit  # NaN (shape mismatch) counts as broken
 
 
 def _attempt(route, dest: Path, fmt: str, precision: Precision, job: Job) -> Artifact:
@@ -118,11 +130,16 @@ def _verify(path: Path, art: Artifact, job: Job) -> None:
     try:
         session = load(path)
     except ModelLoadError as e:
+        cause = (
+            "an op or graph construct the runtime lacks; another route or format may work"
+            if art.precision in FLOAT_PRECISIONS
+            else "activations with near-zero ranges in calibration (an untrained model, "
+            "unrepresentative --calib data) or an op the runtime lacks; try better "
+            "calibration data or another precision"
+        )
         raise ConversionError(
             f"{art.format} {art.precision}: the converter wrote {art.file} but its runtime "
-            f"refuses it ({e}); usual causes: activations with near-zero ranges in calibration "
-            "(an untrained model, unrepresentative --calib data) or an op the runtime lacks; "
-            "try better calibration data or another precision"
+            f"refuses it ({e}); usual causes: {cause}"
         ) from e
     with session:
         art.inputs = [t.to_dict() for t in session.inputs]
