@@ -79,13 +79,18 @@ def test_sequence_model_with_a_gru(tmp_path):
     out = layers.Dense(3, activation="softmax", name="scores")(x)
     path = tmp_path / "gru.keras"
     keras.Model(seq, out).save(path)
-    report = convert(path, to="tflite,openvino,onnx", out=tmp_path / "out")
+    report = convert(path, to=FORMATS, out=tmp_path / "out")
     assert report.manifest.contract.preprocess is None  # tensors, not images
-    assert {a.format for a in report.artifacts} == {"tflite", "openvino", "onnx"}, (
+    assert sorted(a.format for a in report.artifacts) == sorted(FORMATS.split(",")), (
         report.manifest.failures
     )
     for art in report.artifacts:
-        assert art.parity["passed"] and art.parity["max_abs"] < 1e-4, (art.format, art.parity)
+        assert art.parity["passed"], (art.format, art.parity)
+        if art.format != "coreml":
+            assert art.parity["max_abs"] < 1e-4, (art.format, art.parity)
+    # coremltools cannot read the GRU's while loop: the layer is unrolled for it
+    coreml = next(a for a in report.artifacts if a.format == "coreml")
+    assert coreml.route == "unrolled" and "frozen-graph" in coreml.route_errors
 
 
 def test_forced_route_failure_falls_back_and_is_recorded(tiny_keras, tmp_path, monkeypatch):

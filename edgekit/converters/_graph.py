@@ -68,3 +68,52 @@ def _erfc_as_erf(graph_def):
     del graph_def.node[:]
     graph_def.node.extend(nodes)
     return graph_def
+
+
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+
+
+def unrolled_function(source):
+    """The Keras model with its recurrent layers unrolled, frozen: no while loop left, for
+    converters that cannot read TensorFlow control flow (coremltools on Keras 3 LSTM/GRU).
+    Needs a fixed sequence length, which edgekit's fixed input shapes give."""
+    from edgekit.errors import ConversionError
+
+    cache = source._exports
+    if "unrolled" in cache:
+        return cache["unrolled"]
+    model = source.keras_model
+    if model is None:
+        raise ConversionError("no Keras model to unroll (a SavedModel source)")
+    config = model.get_config()
+    if not _unroll(config):
+        raise ConversionError("no recurrent layer to unroll")
+    import tensorflow as tf
+
+    from edgekit.source import _freeze
+
+    clone = type(model).from_config(config)
+    clone.set_weights(model.get_weights())
+
+    def call(*xs):
+        out = clone(list(xs) if len(xs) > 1 else xs[0], training=False)
+        return tuple(out) if isinstance(out, (list, tuple)) else (out,)
+
+    traced = tf.function(call, input_signature=source.tf_specs())
+    cache["unrolled"] = _freeze(traced.get_concrete_function())
+    return cache["unrolled"]
+
+
+def _unroll(config) -> bool:
+    """Set `unroll=True` on every recurrent layer in a (nested) Keras config."""
+    found = False
+    if isinstance(config, dict):
+        if config.get("class_name") in RECURRENT and isinstance(config.get("config"), dict):
+            config["config"]["unroll"] = True
+            found = True
+        for value in config.values():
+            found = _unroll(value) or found
+    elif isinstance(config, list):
+        for value in config:
+            found = _unroll(value) or found
+    return found

@@ -71,6 +71,8 @@ class CoreMLConverter(Converter):
         )
         inlined = route(lambda: _from_inlined(ct, source, inputs, options))
         routes.append(Route("inlined-graph", inlined))
+        unrolled = route(lambda: _from_unrolled(ct, source, inputs, options))
+        routes.append(Route("unrolled", unrolled))
         return routes
 
     def _save(self, ct, model, precision, metadata: str, dest: Path) -> Result:
@@ -96,6 +98,14 @@ def _from_inlined(ct, source, inputs, options):
     outputs = [t.name.split(":")[0] for t in source.frozen.outputs]
     graph = inlined_graph_def(source)
     return ct.convert(graph, source="tensorflow", inputs=inputs, outputs=outputs, **options)
+
+
+def _from_unrolled(ct, source, inputs, options):
+    """Recurrent layers unrolled (see `_graph.unrolled_function`): no while loops."""
+    from edgekit.converters._graph import unrolled_function
+
+    fn = unrolled_function(source)
+    return ct.convert([fn], source="tensorflow", inputs=inputs, **options)
 
 
 def compress(ct, model, precision: Precision):
