@@ -16,6 +16,7 @@ SHOWN = (
     ("postprocess", "post"),
     ("render", "draw"),
     ("output", "out"),
+    ("record", "rec"),
 )
 
 

@@ -3,8 +3,10 @@
 Capture keeps only the newest frame for live sources; inference runs the task's three timed
 stages (preprocess, inference, postprocess); the output stage, on the calling thread (GUI
 toolkits want the main thread), draws the results and the overlay and feeds the sinks
-(window, browser stream, recording, JSONL). Every frame's stage times are kept in constant
-memory for the summary, so a run of any length stays flat.
+(window, browser stream); the recording and JSONL are handed to a writer thread (`Recorder`:
+a small bounded queue, every frame in order, drained on every way out) timed as its own
+"record" stage. Every frame's stage times are kept in constant memory for the summary, so a
+run of any length stays flat.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 
 from edgekit.demo.capture import CaptureThread, Frame, LatestSlot, Source
 from edgekit.demo.overlay import draw_hud
+from edgekit.demo.record import Recorder
 from edgekit.demo.stats import Stats
 from edgekit.demo.tasks.base import Outcome, Task
 
@@ -83,7 +86,14 @@ class Pipeline:
         overlay: bool = True,
         loop: bool = False,
     ) -> None:
-        self.task, self.source, self.sinks = task, source, list(sinks or [])
+        self.task, self.source = task, source
+        sinks = list(sinks or [])
+        # recording and JSONL: on the writer thread; window and browser: on this one
+        writes = [s for s in sinks if getattr(s, "background", False)]
+        self.recorder = Recorder(writes) if writes else None
+        self.sinks = [s for s in sinks if not getattr(s, "background", False)]
+        if self.recorder is not None:
+            self.sinks.append(self.recorder)
         self.max_frames, self.duration, self.overlay = max_frames, duration, overlay
         self.stats = Stats()
         self.slot = LatestSlot()
@@ -129,6 +139,8 @@ class Pipeline:
             self.source.close()
         if self._infer_error is not None:
             raise self._infer_error
+        if self.recorder is not None and self.recorder.error is not None:
+            raise self.recorder.error
         return self._summary(time.perf_counter() - t0)
 
     # -- stages ------------------------------------------------------------------------
@@ -212,7 +224,8 @@ class Pipeline:
         for sink in self.sinks:
             sink.write(image, record, self.stats)
         t6 = time.perf_counter()
-        item.stages["output"] = (t6 - t5) * 1000
+        waited = self.recorder.waited_ms if self.recorder is not None else 0.0
+        item.stages["output"] = (t6 - t5) * 1000 - waited  # its own work, as every stage
         self.stats.add(item.stages, item.outcome.results, t6)
         if self.credits is not None:
             self.credits.release()

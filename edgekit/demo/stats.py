@@ -18,7 +18,8 @@ STAGES = (
     "inference",  # the runtime call alone
     "postprocess",  # outputs -> labels, boxes or masks
     "render",  # drawing results and the overlay
-    "output",  # window, recording, browser stream
+    "output",  # window, browser stream, handing the frame to the recording
+    "record",  # the writer thread: encoding the video, the JSON line
     "latency",  # capture -> result ready
 )
 BINS_PER_DECADE = 60
@@ -74,6 +75,12 @@ class Stats:
             self.first = self.first if self.first is not None else t_done
             self.last = t_done
             self.top = results[:5]
+
+    def add_stage(self, name: str, ms: float) -> None:
+        """One stage's time for a frame already counted by `add` (the writer thread's)."""
+        with self._lock:
+            self.hist[name].add(ms)
+            self.recent[name].append(ms)
 
     def fps(self) -> float:
         d = self.done_at
