@@ -65,7 +65,7 @@ def main() -> None:
     obs = list(F.published_observations())
     intervals = nested_intervals(obs)
     rows = []
-    for o, pred, err in F.lomo_errors(obs):
+    for o, pred, _err in F.lomo_errors(obs):
         lo, hi = intervals[id(o)]
         rows.append({
             "device": o.device, "runtime": o.runtime, "precision": o.precision,
