@@ -333,6 +333,9 @@ class OpenVINOModel(Model):
             "settings": {"device": device, **{k: str(v) for k, v in config.items()}},
             "isa": isa_flags() if device.startswith("CPU") else [],
         }
+        if any(op.get_type_name() == "FakeQuantize" for op in model.get_ops()):
+            # NNCF's int8 IR: quantized ops run in int8, the rest in the hinted precision
+            self.execution["precision"] = f"int8+{self.execution['precision']}"
         self._request = compiled.create_infer_request()
         self._ov, self._bound = ov, None
         self._n_out = len(compiled.outputs)

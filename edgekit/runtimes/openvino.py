@@ -66,6 +66,9 @@ class OpenVINOSession(Session):
                 ) from e
             raise ModelLoadError(f"cannot compile {xml.name} for {device}: {_first(e)}") from e
         self.execution = _execution(self._compiled, config, device)
+        if any(op.get_type_name() == "FakeQuantize" for op in self._model.get_ops()):
+            # NNCF's int8 IR: quantized ops run in int8, the rest in the hinted precision
+            self.execution["precision"] = f"int8+{self.execution['precision']}"
         self._request = self._compiled.create_infer_request()
         self._ov = ov
         self._bound: list = [None] * len(self._compiled.inputs)
