@@ -27,21 +27,27 @@ from edgekit.errors import (  # noqa: E402
 __version__ = "0.1.0"
 
 
+# public name -> "module:attribute", imported on first use so `import edgekit` stays light
+_LAZY = {
+    "load": "edgekit.runtimes:load",
+    "convert": "edgekit.conversion:convert",
+    "benchmark": "edgekit.bench:benchmark",
+    "estimate": "edgekit.estimate:estimate",
+    "prune": "edgekit.optimize:prune",
+    "prune_channels": "edgekit.optimize:prune_channels",
+    "run_demo": "edgekit.demo:run_demo",
+    "DeviceProfile": "edgekit.device.profiles:DeviceProfile",
+    "device": "edgekit.device.profiles:get",
+}
+
+
 def __getattr__(name):
-    # heavy parts import on first use, so `import edgekit` stays light on a device
-    if name == "load":
-        from edgekit.runtimes import load
+    if name not in _LAZY:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    import importlib
 
-        return load
-    if name == "convert":
-        from edgekit.conversion import convert
-
-        return convert
-    if name == "benchmark":
-        from edgekit.bench import benchmark
-
-        return benchmark
-    raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    module, attr = _LAZY[name].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 __all__ = [
@@ -57,7 +63,5 @@ __all__ = [
     "ModelLoadError",
     "OutputMismatchError",
     "UnsafeModelError",
-    "convert",
-    "load",
-    "benchmark",
+    *_LAZY,
 ]
