@@ -128,7 +128,7 @@ def _verify(path: Path, art: Artifact, job: Job) -> None:
         art.parity = structural(inspect(path), src, art.precision, compressed=compressed).to_dict()
         return
     try:
-        session = load(path)
+        session = load(path, precision=art.precision)
     except ModelLoadError as e:
         cause = (
             "an op or graph construct the runtime lacks; another route or format may work"

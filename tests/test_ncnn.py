@@ -29,6 +29,9 @@ def test_example_converts_to_ncnn_and_passes_parity(ncnn_out):
     # fp16 stores half-width weights
     assert arts["fp16"]["size_bytes"] < 0.6 * arts["fp32"]["size_bytes"]
     assert arts["fp32"]["parity"]["max_abs"] <= 1e-4
+    # the parity check ran the fp16 file the way a device does (ncnn's fp16 options on)
+    assert arts["fp16"]["parity"]["executed_precision"] == "f16"
+    assert arts["fp32"]["parity"]["executed_precision"] == "f32"
 
 
 def test_ncnn_session_matches_onnx_runtime(ncnn_out):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit._deps import need, version
+from edgekit._deps import need
 from edgekit.converters.base import Converter, Precision, Result, Route
 from edgekit.manifest import METADATA_KEY, write_atomic
 
@@ -125,12 +125,3 @@ def add_metadata(
     builder = flatbuffers.Builder(len(flat) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
-
-
-def tools() -> dict[str, str]:
-    return {"tensorflow": version("tensorflow") or "?"}
-
-
-def _short(e: Exception) -> str:
-    text = " ".join(str(e).split())
-    return text[:300]

@@ -45,7 +45,8 @@ def load(
         device: OpenVINO device (CPU, GPU, NPU, AUTO), ONNX provider (cpu, cuda, tensorrt)
             or Core ML compute unit (all, cpu, gpu, ane).
         **options: runtime-specific: `xnnpack=False`, `delegate="libedgetpu.so.1"`,
-            `backend="tflite-runtime"` (TFLite); `hint="throughput"` (OpenVINO).
+            `backend="tflite-runtime"` (TFLite); `hint="throughput"` (OpenVINO);
+            `precision="fp16"` for a file that carries no contract of its own.
 
     Returns:
         A Session with `inputs`, `outputs`, `contract`, `predict`, `predict_image`, `run_raw`.
@@ -72,11 +73,14 @@ def load(
             f"unknown artifact type {p.suffix or '(no suffix)'}; got: {p.name}; edgekit runs "
             f"{', '.join(sorted(set(RUNTIMES)))}"
         )
+    # what the caller knows of an artifact that carries no contract (ncnn .param files)
+    known_precision = options.pop("precision", None)
     module, cls = RUNTIMES[p.suffix].split(":")
     session = getattr(importlib.import_module(module), cls)(
         p, threads=threads, device=device, **options
     )
     attach_contract(session)
+    session.precision = session.precision or known_precision
     session.execution = session.execution or session.describe_execution()
     return session
 
