@@ -67,24 +67,26 @@ def test_bench_over_ssh_matches_local_schema(server):
     assert left_on_device(server) == []
 
 
-def test_bench_cli_on_ssh_writes_local_json_schema(server, tmp_path):
-    out, local_out = tmp_path / "remote.json", tmp_path / "local.json"
-    res = run_cli(
+def bench_on(server, known_hosts, *args):
+    """`edgekit bench INT8 --on` the test server, with its key and the given known_hosts."""
+    return run_cli(
         "bench",
         INT8,
         "--on",
         server.url,
-        "--runs",
-        "20",
-        "--json",
-        out,
+        *args,
         "--identity",
         server.identity,
         "--remote-python",
         sshd.DEVICE_PYTHON,
         "--ssh-option",
-        f"UserKnownHostsFile={server.known_hosts}",
+        f"UserKnownHostsFile={known_hosts}",
     )
+
+
+def test_bench_cli_on_ssh_writes_local_json_schema(server, tmp_path):
+    out, local_out = tmp_path / "remote.json", tmp_path / "local.json"
+    res = bench_on(server, server.known_hosts, "--runs", "20", "--json", out)
     assert res.returncode == 0, res.stderr
     assert run_cli("bench", INT8, "--runs", "5", "--json", local_out).returncode == 0
     remote_doc, local_doc = json.loads(out.read_text()), json.loads(local_out.read_text())
@@ -101,18 +103,7 @@ def test_unknown_host_key_is_refused_unless_accepted(server, tmp_path):
     with pytest.raises(ssh.HostKeyError, match="unknown host key, refused.*--accept-host-key"):
         ssh.bench(INT8, server.url, options=server.options(known_hosts=empty), runs=3)
     assert empty.read_text() == "" and left_on_device(server, wait=0) == []
-    res = run_cli(
-        "bench",
-        INT8,
-        "--on",
-        server.url,
-        "--runs",
-        "3",
-        "--identity",
-        server.identity,
-        "--ssh-option",
-        f"UserKnownHostsFile={empty}",
-    )
+    res = bench_on(server, empty, "--runs", "3")
     assert res.returncode == 2 and "unknown host key" in res.stderr
     assert "Traceback" not in res.stderr
     options = server.options(known_hosts=empty, accept_host_key=True)
