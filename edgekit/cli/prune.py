@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edgekit._quiet import Capture
 from edgekit.cli._common import console, guarded
 
 
@@ -70,7 +71,24 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
         )
     if out.suffix != ".keras":
         raise ConfigError(f"-o must end in .keras; got: {out}")
-    say = console(stderr=True).print
+    # TensorFlow's C++ logs and Keras' own output stay off the terminal (`--debug` shows them)
+    debug = click.get_current_context().find_root().params.get("debug")
+    with Capture(enabled=not debug) as cap:
+        result = _run(cap, model, sparsity, m_n, structured, data, val, labels, epochs, schedule,
+                      scope, exclude, min_weights, criterion, learning_rate)  # fmt: skip
+    _save(result.model, out)
+    payload = {"out": str(out), **result.to_dict()}
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        _table(payload, structured is not None)
+
+
+def _run(cap, model, sparsity, m_n, structured, data, val, labels, epochs, schedule, scope,
+         exclude, min_weights, criterion, learning_rate):  # fmt: skip
+    from rich.console import Console
+
+    say = Console(file=cap.terminal, highlight=False).print
     if structured:
         from edgekit.optimize.structured import prune_channels
 
@@ -89,12 +107,7 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
             **({"learning_rate": learning_rate} if learning_rate else {}),
         )  # fmt: skip
         result = prune(model, data, config=config, val=val, labels=labels, progress=say)
-    _save(result.model, out)
-    payload = {"out": str(out), **result.to_dict()}
-    if as_json:
-        click.echo(json.dumps(payload, indent=2))
-    else:
-        _table(payload, structured is not None)
+    return result
 
 
 def _save(model, out: Path) -> None:
