@@ -155,9 +155,10 @@ def latency(paths: dict[str, Path], rounds: int, runs: int, threads: int) -> dic
 
 def budget(folders, labels: Path, tmp: Path) -> list[dict]:
     from edgekit import source
+    from edgekit.errors import BudgetNotMetError
     from edgekit.example.outliers import outlier_shapes
     from edgekit.example.shapes import arrays
-    from edgekit.optimize.budget import BudgetNotMetError, quantize_to_budget
+    from edgekit.optimize.budget import quantize_to_budget
 
     src = source.load(Path(outlier_shapes(tmp / "outlier_shapes.keras")))
     xc = arrays("calib", 200)[0][..., ::-1].astype("float32")

@@ -13,14 +13,19 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from edgekit.contract import Contract, Preprocess, TensorSpec  # noqa: E402
 from edgekit.errors import (  # noqa: E402
+    BudgetNotMetError,
     ConfigError,
+    ConnectionLostError,
     ConversionError,
     DeviceUnavailableError,
     EdgeKitError,
+    HostKeyError,
     InputError,
     MissingDependencyError,
     ModelLoadError,
+    NativeCrashError,
     OutputMismatchError,
+    RemoteError,
     UnsafeModelError,
 )
 
@@ -54,14 +59,19 @@ __all__ = [
     "Contract",
     "Preprocess",
     "TensorSpec",
+    "BudgetNotMetError",
     "ConfigError",
+    "ConnectionLostError",
     "ConversionError",
     "DeviceUnavailableError",
     "EdgeKitError",
+    "HostKeyError",
     "InputError",
     "MissingDependencyError",
     "ModelLoadError",
+    "NativeCrashError",
     "OutputMismatchError",
+    "RemoteError",
     "UnsafeModelError",
     *_LAZY,
 ]

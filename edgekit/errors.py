@@ -50,3 +50,32 @@ class OutputMismatchError(EdgeKitError, AssertionError):
         super().__init__(message)
         self.max_diff = max_diff
         self.tolerance = tolerance
+
+
+class HostKeyError(ConfigError):
+    """The device's host key is unknown (or changed) and was not accepted."""
+
+
+class RemoteError(DeviceUnavailableError):
+    """The device could not be reached, refused the login, or the runner failed there."""
+
+
+class ConnectionLostError(RemoteError):
+    """The link dropped mid-run. `partial` holds a BenchResult of the samples that arrived."""
+
+    def __init__(self, message: str, *, partial=None, machine: dict | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.machine = machine
+
+
+class BudgetNotMetError(EdgeKitError):
+    """A budget (accuracy drop, latency) was not met; `result` holds the closest candidate."""
+
+    def __init__(self, message: str, result=None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class NativeCrashError(EdgeKitError, RuntimeError):
+    """Native code (TensorFlow, a runtime) died from a signal, also after the safe retry."""

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.device import adb
-from edgekit.device.ssh import RemoteError
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, RemoteError
 
 DATA = Path(__file__).parent / "data"
 TEXT = DATA / "adb"

@@ -47,7 +47,8 @@ def test_tflite_budget_met_with_float_layers_listed(outlier, tmp_path):
 
 
 def test_unmeetable_budget_keeps_best_artifact_and_says_why(outlier, tmp_path):
-    from edgekit.optimize.budget import BudgetNotMetError, accuracy_of, quantize_to_budget
+    from edgekit.errors import BudgetNotMetError
+    from edgekit.optimize.budget import accuracy_of, quantize_to_budget
 
     src, xc, xv, yv = outlier
     dest = tmp_path / "b.tflite"

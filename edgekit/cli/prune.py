@@ -175,7 +175,7 @@ def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, 
                    as_json):  # fmt: skip
     """`edgekit convert --precision int8 --max-drop D --val DIR`: one budgeted int8 artifact
     per format (tflite, openvino); exit 1 with the best artifacts kept if any misses."""
-    from edgekit.optimize.budget import BudgetNotMetError
+    from edgekit.errors import BudgetNotMetError
     from edgekit.optimize.pipeline import convert_to_budget
 
     formats = [t.split(":")[0].strip() for t in (to or "tflite,openvino").split(",") if t.strip()]

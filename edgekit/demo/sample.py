@@ -14,21 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.cache import cache_dir
 from edgekit.errors import ConfigError
 
 VERSION = 2  # bump when the rendering changes, so caches refresh
 SIZE = (480, 640)  # height, width
 FPS = 30.0
 SECONDS = 10
-
-
-def cache_dir() -> Path:
-    """$EDGEKIT_CACHE, else $XDG_CACHE_HOME/edgekit, else ~/.cache/edgekit."""
-    root = os.environ.get("EDGEKIT_CACHE")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "edgekit"
 
 
 def default_artifact(task: str) -> Path:

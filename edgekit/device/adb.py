@@ -22,8 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.device.remote import local_files, to_result
-from edgekit.device.ssh import RemoteError
-from edgekit.errors import ConfigError
+from edgekit.errors import ConfigError, RemoteError
 
 DELEGATES = {
     "xnnpack": ["--use_xnnpack=true"],

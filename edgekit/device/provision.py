@@ -13,8 +13,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edgekit.device.ssh import DEFAULT_VENV, Connection, RemoteError, SSHOptions
-from edgekit.errors import ConfigError
+from edgekit.device.ssh import DEFAULT_VENV, Connection, SSHOptions
+from edgekit.errors import ConfigError, RemoteError
 
 DEFAULT_INSTALL = "pip install numpy ai-edge-litert"
 PIP = re.compile(r"(?:^|&&|;)\s*(?:\S*/)?pip3? install\s+([^&;#]+)")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.errors import ConfigError, DeviceUnavailableError
+from edgekit.errors import ConfigError, ConnectionLostError, HostKeyError, RemoteError
 
 log = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("runner.py")
@@ -31,21 +31,6 @@ URL = re.compile(
 )
 
 
-class HostKeyError(ConfigError):
-    """The device's host key is unknown (or changed) and was not accepted."""
-
-
-class RemoteError(DeviceUnavailableError):
-    """The device could not be reached, refused the login, or the runner failed there."""
-
-
-class ConnectionLostError(RemoteError):
-    """The link dropped mid-run. `partial` holds a BenchResult of the samples that arrived."""
-
-    def __init__(self, message: str, *, partial=None, machine: dict | None = None) -> None:
-        super().__init__(message)
-        self.partial = partial
-        self.machine = machine
 
 
 @dataclass(frozen=True)

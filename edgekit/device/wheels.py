@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.cache import cache_dir
 from edgekit.errors import DeviceUnavailableError
 
 INDEX_URL = "https://pypi.org/simple"
@@ -121,7 +122,7 @@ def _admits(SpecifierSet, spec: str, python: str) -> bool:
 def project_files(package: str, *, refresh: bool = False) -> list[dict]:
     """The index's file list for a project (PEP 691 JSON), from the cache when fresh."""
     name = re.sub(r"[-_.]+", "-", package).lower()
-    path = cache_dir() / f"{name}.json"
+    path = cache_dir("index") / f"{name}.json"
     if not refresh and path.is_file() and time.time() - path.stat().st_mtime < CACHE_TTL_S:
         return json.loads(path.read_text())["files"]
     url = f"{os.environ.get('EDGEKIT_INDEX_URL', INDEX_URL).rstrip('/')}/{name}/"
@@ -154,8 +155,3 @@ def _stale(path: Path, url: str, error: Exception) -> list[dict]:
         f"cannot reach the package index; got: {url}: {error}; check the network or set "
         "EDGEKIT_INDEX_URL to a reachable simple index"
     )
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit"
-    return Path(root) / "index"

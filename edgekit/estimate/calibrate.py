@@ -1,5 +1,5 @@
 """Your own measurements refine the estimate: bench results for a target, kept in the user's
-cache folder (`$EDGEKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/edgekit`, else `~/.cache/edgekit`).
+cache folder (`edgekit.cache.cache_dir()`).
 
 Example:
     $ edgekit bench out/ --json results.json        # on the Pi (or --on pi)
@@ -9,22 +9,14 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from edgekit.cache import cache_dir
 from edgekit.errors import ConfigError
 from edgekit.estimate.costs import ModelCost, OpCost, OpKind, model_costs
 from edgekit.estimate.fit import Observation
 
 FILE = "calibration.json"
-
-
-def cache_dir() -> Path:
-    """Where calibration rows live."""
-    if os.environ.get("EDGEKIT_CACHE_DIR"):
-        return Path(os.environ["EDGEKIT_CACHE_DIR"])
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "edgekit"
 
 
 def add(results: Path, target: str, *, runtime: str | None = None) -> list[dict]:

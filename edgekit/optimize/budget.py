@@ -26,19 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._deps import need
-from edgekit.errors import ConfigError, EdgeKitError
+from edgekit.errors import BudgetNotMetError, ConfigError
 
 log = logging.getLogger(__name__)
 FORMATS = ("tflite", "openvino", "coreml")
 Progress = Callable[[str], None]
 
 
-class BudgetNotMetError(EdgeKitError):
-    """No mix of float and int8 layers met the accuracy budget; the best artifact was kept."""
-
-    def __init__(self, message: str, result: BudgetResult) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 @dataclass

@@ -72,8 +72,9 @@ def convert_to_budget(
     from edgekit import data as data_mod
     from edgekit import source
     from edgekit.contract import Contract, Preprocess, read_labels
+    from edgekit.errors import BudgetNotMetError
     from edgekit.manifest import embedded_contract
-    from edgekit.optimize.budget import FORMATS, BudgetNotMetError, quantize_to_budget
+    from edgekit.optimize.budget import FORMATS, quantize_to_budget
 
     bad = [f for f in formats if f not in FORMATS]
     if bad:
