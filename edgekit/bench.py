@@ -12,8 +12,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from edgekit.device import runner
 from edgekit.errors import ConfigError
 from edgekit.runtimes import load
@@ -82,53 +80,32 @@ def benchmark(
         )
     from edgekit.manifest import size_of
 
-    rss0 = rss_mb()
+    rss0 = runner.rss_mb()
     t = time.perf_counter()
     session = load(path, threads=threads, device=device, **options)
     load_ms = (time.perf_counter() - t) * 1e3
     with session:
-        feed = sample_input(session)
-        t = time.perf_counter()
-        session.run_raw(feed)
-        first_ms = (time.perf_counter() - t) * 1e3
-        for _ in range(warmup):
-            session.run_raw(feed)
-        times = timed_loop(session, feed, runs=runs, duration=duration)
-        log = runner.sustained_log(session.run_raw, feed, sustained) if sustained else []
-        peak = rss_mb()
+        fields = runner.measure(
+            _Adapter(session), load_ms=load_ms, rss0=rss0, runs=runs, duration=duration,
+            warmup=warmup, sustained=sustained,
+        )  # fmt: skip
     p = Path(path)
     return BenchResult(
         artifact=str(p),
-        format=type(session).format,
         precision=session.precision,
         size_bytes=size_of(p),
-        runtime=session.runtime,
-        executed_precision=session.execution.get("precision"),
-        execution=session.execution,
         threads=threads,
-        load_ms=round(load_ms, 3),
-        first_ms=round(first_ms, 3),
-        **runner.summarize(np.asarray(times) * 1e3),
-        peak_rss_mb=round(peak_rss_mb(), 1),
-        rss_growth_mb=round(max(peak - rss0, 0.0), 1),
-        sustained=log,
+        **fields,
     )
 
 
-def timed_loop(session, feed, *, runs: int | None, duration: float | None) -> list[float]:
-    """Seconds per run_raw call: N runs, or as many as fit in `duration` seconds."""
-    return runner.timed_loop(session.run_raw, feed, runs=runs, duration=duration)
+class _Adapter:
+    """A Session seen as the device runner's Model: the runner's loop times `run_raw` on an
+    input prepared (and quantized) once."""
 
-
-def sustained_log(session, feed, seconds: float) -> list[dict]:
-    """One row a second: mean latency, temperature, clock, throttle bits."""
-    return runner.sustained_log(session.run_raw, feed, seconds)
-
-
-def sample_input(session) -> list[np.ndarray]:
-    """A fixed input in the model's native dtypes (random image-like values)."""
-    return runner.sample_feed(session.inputs)
-
-
-rss_mb = runner.rss_mb
-peak_rss_mb = runner.peak_rss_mb
+    def __init__(self, session) -> None:
+        self.inputs = session.inputs
+        self.run = session.run_raw
+        self.format = type(session).format
+        self.runtime = session.runtime
+        self.execution = session.execution

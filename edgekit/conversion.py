@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit import _quiet, converters, data, recipes, targets
+from edgekit import _quiet, converters, data, formats, recipes, targets
 from edgekit._quiet import Capture
 from edgekit.contract import Contract, Preprocess, read_labels
 from edgekit.converters.base import Precision
@@ -35,7 +35,6 @@ from edgekit.parity import head_of
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-DEFAULT_FORMATS = ("tflite", "openvino", "coreml", "onnx")
 RESCALING_LAYERS = {"Rescaling", "Normalization"}
 
 
@@ -59,8 +58,7 @@ class Plan:
 
     @property
     def needs_calibration(self) -> bool:
-        calibrated = {"int8", "int8-io", "uint8-io", "int16x8"}
-        return any(p.value in calibrated and f != "coreml" for f, p in self.targets)
+        return any(formats.needs_calibration(f, p.value) for f, p in self.targets)
 
 
 @dataclass
@@ -143,7 +141,7 @@ def _targets(to, precisions, recipe) -> list[tuple[str, Precision]]:
     if to:
         items = [recipes.parse_target(t) for t in _split(to)]
     if not items:
-        items = [(f, "") for f in DEFAULT_FORMATS]
+        items = [(f, "") for f in formats.DEFAULT_FORMATS]
     precs = [p.lower() for p in _split(precisions)] if precisions else []
     out: list[tuple[str, Precision]] = []
     for fmt, prec in items:

@@ -11,9 +11,6 @@ from __future__ import annotations
 from edgekit.device.runner import (
     ISA_FLAGS,
     RUNTIMES,
-    _cpuinfo,
-    _memory_gb,
-    _read,
     cpu_mhz,
     fingerprint,
     has_bf16,
@@ -33,7 +30,4 @@ __all__ = [
     "state",
     "temperature",
     "throttled",
-    "_cpuinfo",
-    "_memory_gb",
-    "_read",
 ]

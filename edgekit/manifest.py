@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edgekit.contract import Contract
 from edgekit.errors import ConfigError
+from edgekit.formats import files_of
 
 MANIFEST_NAME = "edgekit.json"
 METADATA_KEY = "edgekit.contract"  # key of the embedded contract in every format
@@ -124,12 +125,6 @@ def sha256(path: Path) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
-
-
-def files_of(path: Path) -> list[Path]:
-    """The files that make up one artifact: an OpenVINO .xml (ncnn .param) travels with its .bin."""
-    p = Path(path)
-    return [p, p.with_suffix(".bin")] if p.suffix in (".xml", ".param") else [p]
 
 
 def size_of(path: Path) -> int:

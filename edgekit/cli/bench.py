@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edgekit import formats
 from edgekit.cli._common import console, guarded
 from edgekit.cli._on import on_options
 from edgekit.errors import MissingDependencyError
@@ -78,7 +79,7 @@ def command(
     results, skipped = [], []
     with out_console.status("benchmarking"):
         for a in artifacts:
-            if a.is_dir() and a.suffix != ".mlpackage":
+            if a.is_dir() and not formats.is_artifact(a):
                 got, skip = rep.bench_folder(a, **opts)
                 results += got
                 skipped += skip
@@ -120,7 +121,7 @@ def cross_report(artifacts, targets: str, results, report_dir, budget_ms):
     from edgekit.report.cross import CrossReport, cross_target
 
     ids = [t.strip() for t in targets.split(",") if t.strip()]
-    folders = [a for a in artifacts if a.is_dir() and a.suffix != ".mlpackage"]
+    folders = [a for a in artifacts if a.is_dir() and not formats.is_artifact(a)]
     merged = CrossReport([], [])
     for folder in folders or sorted({Path(a).parent for a in artifacts}):
         got = cross_target(folder, ids, results, out=report_dir or folder, budget_ms=budget_ms)

@@ -212,7 +212,7 @@ def convert_table(report, *, verbose: bool = False):
     """One row per artifact and per failed format; routes and their errors with verbose."""
     from rich.table import Table
 
-    from edgekit.report import _kb
+    from edgekit.report import kb
 
     t = Table(title=f"edgekit convert: {report.manifest.source['path']}")
     cols = ["format", "precision", "executed", "size", "parity", "max abs", "top-1", "accuracy"]
@@ -241,7 +241,7 @@ def convert_table(report, *, verbose: bool = False):
             a.format,
             a.precision,
             p.get("executed_precision") or "-",
-            _kb(a.size_bytes),
+            kb(a.size_bytes),
             verdict,
             _num(p.get("max_abs"), ".1e"),
             _num(p.get("top1_agreement"), ".1%"),

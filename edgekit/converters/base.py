@@ -77,13 +77,22 @@ class Route:
 
 
 class Converter:
-    """One output format. Subclasses set the class attributes and implement `write`."""
+    """One output format. Subclasses set `name` (a row of `edgekit.formats.FORMATS`, which
+    gives the suffix, the precisions and which of them need calibration) and list `routes`."""
 
     name: ClassVar[str]
     suffix: ClassVar[str]
-    extra: ClassVar[str] = "convert"
     precisions: ClassVar[tuple[Precision, ...]]
-    calibrated: ClassVar[frozenset[Precision]] = frozenset()  # precisions that need data
+    calibrated: ClassVar[frozenset[Precision]]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        from edgekit import formats
+
+        row = formats.get(cls.name)
+        cls.suffix = row.suffix
+        cls.precisions = tuple(Precision(p) for p in row.precisions)
+        cls.calibrated = frozenset(Precision(p) for p in row.calibrated)
 
     def routes(self, source, precision: Precision, *, calib, metadata: str) -> list[Route]:
         """The ways to make this format from `source` (edgekit.source.SourceModel), best

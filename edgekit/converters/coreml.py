@@ -25,8 +25,6 @@ NOTHING_COMPRESSED = f"no weight tensor has over {WEIGHT_THRESHOLD} elements; we
 
 class CoreMLConverter(Converter):
     name = "coreml"
-    suffix = ".mlpackage"
-    precisions = (P.FP32, P.FP16, P.INT8, P.PALETTIZE4, P.PALETTIZE6, P.PALETTIZE8)
 
     def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' progress bars flood the CLI

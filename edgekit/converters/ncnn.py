@@ -26,8 +26,6 @@ P = Precision
 
 class NCNNConverter(Converter):
     name = "ncnn"
-    suffix = ".ncnn.param"
-    precisions = (P.FP32, P.FP16)
 
     def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         exe = pnnx_executable()

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from edgekit._deps import need
-from edgekit.converters.base import Converter, Precision, Result, Route
+from edgekit.converters.base import Converter, Result, Route
 from edgekit.errors import ConversionError
 from edgekit.manifest import METADATA_KEY, write_atomic
 
@@ -15,8 +15,6 @@ OPSET = 17  # TensorRT 8.5+ (JetPack 5) and every current ONNX Runtime read opse
 
 class ONNXConverter(Converter):
     name = "onnx"
-    suffix = ".onnx"
-    precisions = (Precision.FP32,)
 
     def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         tf2onnx = need("tf2onnx", what="ONNX conversion")

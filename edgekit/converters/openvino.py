@@ -19,9 +19,6 @@ P = Precision
 
 class OpenVINOConverter(Converter):
     name = "openvino"
-    suffix = ".xml"
-    precisions = (P.FP32, P.FP16, P.BF16, P.INT8)
-    calibrated = frozenset({P.INT8})
 
     def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         ov = need("openvino", what="OpenVINO conversion")

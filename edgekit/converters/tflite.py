@@ -20,9 +20,6 @@ INT16X8_NOTE = (
 
 class TFLiteConverter(Converter):
     name = "tflite"
-    suffix = ".tflite"
-    precisions = (P.FP32, P.FP16, P.DYNAMIC_INT8, P.INT8, P.INT8_IO, P.UINT8_IO, P.INT16X8)
-    calibrated = frozenset(FULL_INT | {P.INT16X8})
 
     def routes(self, source, precision, *, calib, metadata) -> list[Route]:
         tf = need("tensorflow", what="TFLite conversion")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.device.remote import local_files, to_result
 from edgekit.errors import ConfigError, RemoteError
 
@@ -230,7 +231,7 @@ def bench(
 ):
     """Benchmark a .tflite on the phone; returns (machine, BenchResult) like a local bench."""
     files, precision = local_files(artifact)
-    if files[0].suffix != ".tflite":
+    if formats.of_path(files[0]).name != "tflite":
         raise ConfigError(f"--on adb runs .tflite artifacts; got: {files[0].name}")
     phone = Phone(target, adb)
     info = machine(phone)

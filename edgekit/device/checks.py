@@ -12,7 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.errors import ModelLoadError
+from edgekit.manifest import size_of
 
 # https://coral.ai/docs/edgetpu/models-intro/#supported-operations
 EDGETPU_OPS = set(
@@ -70,16 +72,11 @@ def read(path: Path) -> ArtifactInfo:
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"artifact not found; got: {p}")
-    readers = {".tflite": _tflite, ".onnx": _onnx, ".xml": _openvino, ".param": _ncnn}
-    if p.suffix in readers:
-        return readers[p.suffix](p)
-    if p.suffix in (".mlpackage", ".mlmodel"):
-        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else 0
-        return ArtifactInfo(p, "coreml", weight_bytes=size or p.stat().st_size)
-    raise ModelLoadError(
-        f"unknown artifact type; got: {p.name}; the doctor reads .tflite, .onnx, .xml, "
-        ".param (ncnn) and .mlpackage"
-    )
+    fmt = formats.of_path(p).name
+    p = formats.main_file(p)
+    if fmt == "coreml":
+        return ArtifactInfo(p, "coreml", weight_bytes=size_of(p))
+    return {"tflite": _tflite, "onnx": _onnx, "openvino": _openvino, "ncnn": _ncnn}[fmt](p)
 
 
 def _tflite(p: Path) -> ArtifactInfo:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgekit.device import checks, profiles, wheels
-from edgekit.device.runner import _read, isa_flags
+from edgekit.device.runner import isa_flags, read_sys
 
 OK, INFO, WARN, BLOCK = "ok", "info", "warn", "block"
 # runtime id -> PyPI projects that provide it (any one is enough); None: not from PyPI
@@ -181,16 +181,16 @@ def cameras(report: Report) -> None:
 def readable(report: Report) -> None:
     """Benchmarks record temperature, clock and governor; say which this machine exposes."""
     zones = list(Path("/sys/class/thermal").glob("thermal_zone*/temp"))
-    temps = [t for z in zones if (t := _read(z))]
+    temps = [t for z in zones if (t := read_sys(z))]
     report.add("machine", "thermal", OK if temps else INFO, f"{len(temps)} zone(s) readable")
-    clock = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    clock = read_sys("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
     report.add(
         "machine",
         "clock",
         OK if clock else INFO,
         f"{int(clock) / 1000:.0f} MHz" if clock else "cpufreq not exposed",
     )
-    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    governor = read_sys("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     status = INFO if governor in (None, "performance") else WARN
     hint = "" if status == INFO else " (set 'performance' for steady benchmarks)"
     report.add("machine", "governor", status, f"{governor or 'not exposed'}{hint}")
@@ -347,6 +347,6 @@ def memory_check(report: Report, info, profile) -> None:
 
 
 def _machine_memory_gb() -> float | None:
-    from edgekit.device.runner import _memory_gb
+    from edgekit.device.runner import memory_gb
 
-    return _memory_gb()
+    return memory_gb()

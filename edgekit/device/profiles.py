@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from edgekit import formats
 from edgekit.errors import ConfigError
 from edgekit.recipes import listing, read_toml
 
@@ -28,40 +29,9 @@ KINDS = ("sbc", "jetson", "phone", "accelerator", "pc", "generic")
 REACHES = ("ssh", "adb", "local", "app", "usb-host")
 ACCELERATOR_KINDS = ("gpu", "npu", "tpu", "ane", "dsp")
 PRECISIONS = ("fp32", "fp16", "int8")
-# runtime ids shared by estimate, doctor and bench
-RUNTIME_IDS = (
-    "tflite",
-    "tflite-gpu",
-    "nnapi",
-    "edgetpu",
-    "onnxruntime",
-    "tensorrt",
-    "openvino",
-    "openvino-gpu",
-    "coreml",
-    "coreml-cpu",
-    "coreml-gpu",
-    "coreml-ane",
-    "ncnn",
-    "ncnn-vulkan",
-)
-# which artifact format each runtime id runs
-RUNTIME_FORMAT = {
-    "tflite": "tflite",
-    "tflite-gpu": "tflite",
-    "nnapi": "tflite",
-    "edgetpu": "tflite",
-    "onnxruntime": "onnx",
-    "tensorrt": "onnx",
-    "openvino": "openvino",
-    "openvino-gpu": "openvino",
-    "coreml": "coreml",
-    "coreml-cpu": "coreml",
-    "coreml-gpu": "coreml",
-    "coreml-ane": "coreml",
-    "ncnn": "ncnn",
-    "ncnn-vulkan": "ncnn",
-}
+# runtime ids and the format each runs: one table, edgekit.formats.RUNTIMES
+RUNTIME_IDS = tuple(formats.RUNTIMES)
+RUNTIME_FORMAT = {r.id: r.format for r in formats.RUNTIMES.values()}
 
 
 @dataclass

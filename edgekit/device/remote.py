@@ -13,10 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.bench import BenchResult
 from edgekit.errors import ConfigError, EdgeKitError, ModelLoadError
-
-REMOTE_FORMATS = (".tflite", ".xml", ".onnx")
 
 
 def local_files(artifact: str | Path) -> tuple[list[Path], str | None]:
@@ -24,12 +23,14 @@ def local_files(artifact: str | Path) -> tuple[list[Path], str | None]:
     p = Path(artifact)
     if not p.is_file():
         raise ModelLoadError(f"artifact not found; got: {p}")
-    if p.suffix not in REMOTE_FORMATS:
+    fmt = formats.find(p)
+    if fmt is None or not fmt.remote:
         raise ConfigError(
-            f"a device runs {', '.join(REMOTE_FORMATS)} artifacts; got: {p.name} "
-            "(Core ML runs on Apple devices through an app, not over SSH)"
+            f"a device runs {', '.join(formats.main_suffixes(remote=True))} artifacts; got: "
+            f"{p.name} (Core ML runs on Apple devices through an app, not over SSH)"
         )
-    files = [p] + ([p.with_suffix(".bin")] if p.suffix == ".xml" else [])
+    files = fmt.files(p)
+    p = files[0]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise ModelLoadError(f"{missing[0]} is missing beside {p.name}; copy them together")
@@ -99,7 +100,7 @@ class Collector:
             return None
         p = Path(self.artifact)
         fields = {
-            "format": {".tflite": "tflite", ".xml": "openvino", ".onnx": "onnx"}[p.suffix],
+            "format": formats.of_path(p).name,
             "size_bytes": sum(f.stat().st_size for f in local_files(p)[0]),
             "runtime": self.loaded.get("runtime", ""),
             "executed_precision": None,

@@ -58,29 +58,29 @@ class RunnerError(Exception):
 # -- the machine ----------------------------------------------------------------------------
 def fingerprint() -> dict:
     """A JSON-ready description of this machine, for every benchmark result."""
-    cpu = _cpuinfo()
+    cpu = cpuinfo()
     return {
         "cpu": cpu.get("model name")
         or cpu.get("Model")
         or cpu.get("Hardware")
         or platform.processor(),
-        "board": _read("/proc/device-tree/model"),
+        "board": read_sys("/proc/device-tree/model"),
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "isa": isa_flags(cpu),
-        "memory_gb": _memory_gb(),
+        "memory_gb": memory_gb(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "runtimes": {name: v for name in RUNTIMES if (v := version(name))},
-        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "governor": read_sys("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         **state(),
     }
 
 
 def isa_flags(cpu: dict | None = None) -> list[str]:
     """The CPU features (of ISA_FLAGS) that decide which kernels and precisions runtimes use."""
-    cpu = _cpuinfo() if cpu is None else cpu
+    cpu = cpuinfo() if cpu is None else cpu
     return sorted(
         set(cpu.get("flags", "").split() + cpu.get("Features", "").split()) & set(ISA_FLAGS)
     )
@@ -100,20 +100,20 @@ def temperature() -> float | None:
     """Hottest thermal zone in degrees C (Pi: cpu-thermal; Jetson: several zones)."""
     temps = []
     for zone in Path("/sys/class/thermal").glob("thermal_zone*/temp"):
-        raw = _read(zone)
+        raw = read_sys(zone)
         if raw and raw.lstrip("-").isdigit():
             temps.append(int(raw) / 1000)
     return max(temps) if temps else None
 
 
 def cpu_mhz() -> float | None:
-    raw = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
+    raw = read_sys("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
     return int(raw) / 1000 if raw and raw.isdigit() else None
 
 
 def throttled() -> str | None:
     """Raspberry Pi firmware throttle bits (0x0 = never throttled), where the kernel shows them."""
-    return _read("/sys/devices/platform/soc/soc:firmware/get_throttled")
+    return read_sys("/sys/devices/platform/soc/soc:firmware/get_throttled")
 
 
 def version(dist: str) -> str | None:
@@ -128,21 +128,21 @@ def version(dist: str) -> str | None:
     return None
 
 
-def _cpuinfo() -> dict:
+def cpuinfo() -> dict:
     info: dict[str, str] = {}
-    for line in (_read("/proc/cpuinfo") or "").splitlines():
+    for line in (read_sys("/proc/cpuinfo") or "").splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() not in info:
             info[key.strip()] = value.strip()
     return info
 
 
-def _memory_gb() -> float | None:
-    m = re.search(r"MemTotal:\s+(\d+)", _read("/proc/meminfo") or "")
+def memory_gb() -> float | None:
+    m = re.search(r"MemTotal:\s+(\d+)", read_sys("/proc/meminfo") or "")
     return round(int(m.group(1)) / 1024**2, 1) if m else None
 
 
-def _read(path) -> str | None:
+def read_sys(path) -> str | None:
     try:
         return Path(path).read_text(errors="replace").strip().strip("\x00") or None
     except OSError:
@@ -151,7 +151,7 @@ def _read(path) -> str | None:
 
 def rss_mb() -> float:
     """This process's resident memory now (MB)."""
-    statm = _read("/proc/self/statm")
+    statm = read_sys("/proc/self/statm")
     if statm:
         return int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     return peak_rss_mb()
@@ -469,11 +469,27 @@ def bench(
     emit=None,
 ) -> dict:
     """Benchmark one artifact; returns BenchResult's fields. `emit(event_dict)` streams."""
-    emit = emit or (lambda event: None)
     rss0 = rss_mb()
     t = time.perf_counter()
     model = open_model(path, threads=threads, device=device, delegate=delegate, precision=precision)
     load_ms = (time.perf_counter() - t) * 1e3
+    return {
+        "artifact": str(path),
+        "precision": precision,
+        "size_bytes": file_size(path),
+        "threads": threads,
+        **measure(model, load_ms=load_ms, rss0=rss0, runs=runs, duration=duration,
+                  warmup=warmup, sustained=sustained, emit=emit),
+    }  # fmt: skip
+
+
+def measure(
+    model, *, load_ms, rss0, runs=None, duration=None, warmup=10, sustained=None, emit=None
+) -> dict:
+    """The loop every edgekit benchmark runs, here and on devices: first run, warm-up, timed
+    runs, the sustained log and memory. `model` has `inputs` (Spec-like), `run(feed)`,
+    `format`, `runtime` and `execution`: a runner Model, or an edgekit Session adapted to it."""
+    emit = emit or (lambda event: None)
     feed = sample_feed(model.inputs)
     t = time.perf_counter()
     model.run(feed)
@@ -506,13 +522,9 @@ def bench(
     )
     peak = rss_mb()
     return {
-        "artifact": str(path),
         "format": model.format,
-        "precision": precision,
-        "size_bytes": file_size(path),
         "runtime": model.runtime,
         "executed_precision": model.execution.get("precision"),
-        "threads": threads,
         "load_ms": _r(load_ms),
         "first_ms": _r(first_ms),
         **summarize(np.asarray(times) * 1e3),

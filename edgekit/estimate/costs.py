@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import formats
 from edgekit.errors import ConfigError, ModelLoadError
 
 PRECISION_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -185,26 +186,18 @@ def model_costs(model, *, precision: str | None = None) -> ModelCost:
     path = Path(model)
     if not path.exists():
         raise ModelLoadError(f"no such model file; got: {path}; check the path")
-    from edgekit.estimate import readers
-
-    suffix = path.suffix.lower()
-    table = {
-        ".tflite": readers.tflite_costs,
-        ".xml": readers.openvino_costs,
-        ".onnx": readers.onnx_costs,
-        ".mlpackage": readers.coreml_costs,
-        ".mlmodel": readers.coreml_costs,
-    }
-    if suffix in (".keras", ".h5") or path.is_dir() and suffix not in table:
+    fmt = formats.find(path)
+    if path.suffix.lower() in (".keras", ".h5") or path.is_dir() and not formats.is_artifact(path):
         from edgekit.estimate.keras_costs import keras_costs
 
         return keras_costs(path, precision=precision or "fp32")
-    if suffix not in table:
+    if fmt is None or fmt.costs is None:
+        readable = [f.suffix for f in formats.FORMATS.values() if f.costs]
         raise ConfigError(
-            f"cannot read costs from this file; got: {path.name}; pass a .tflite, .xml, .onnx, "
-            ".mlpackage, .mlmodel or .keras file"
+            f"cannot read costs from this file; got: {path.name}; pass a "
+            f"{', '.join(readable)} or .keras file"
         )
-    cost = table[suffix](path)
+    cost = formats.resolve(fmt.costs)(formats.main_file(path))
     if precision:
         cost.precision = precision
     return cost

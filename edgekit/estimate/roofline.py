@@ -11,16 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekit import formats
 from edgekit.errors import ConfigError
 from edgekit.estimate.costs import PRECISION_BYTES, ModelCost, OpKind
 
-RUNTIMES = (
-    "tflite", "tflite-gpu", "nnapi", "edgetpu", "onnxruntime", "tensorrt", "openvino",
-    "openvino-gpu", "coreml", "coreml-cpu", "coreml-gpu", "coreml-ane", "ncnn", "ncnn-vulkan",
-)  # fmt: skip
-CPU_RUNTIMES = {"tflite", "onnxruntime", "openvino", "ncnn", "coreml-cpu"}
+RUNTIMES = tuple(formats.RUNTIMES)  # the one table: edgekit.formats.RUNTIMES
+CPU_RUNTIMES = {r.id for r in formats.RUNTIMES.values() if r.unit == "cpu"}
 # runtimes that run float models in fp16 on their unit by default
-FP16_BY_DEFAULT = {"tflite-gpu", "coreml", "coreml-gpu", "coreml-ane", "ncnn", "ncnn-vulkan"}
+FP16_BY_DEFAULT = {r.id for r in formats.RUNTIMES.values() if r.fp16_default}
 # relative efficiency of each op kind's arithmetic (depthwise has little reuse per byte)
 KIND_EFFICIENCY = {OpKind.DEPTHWISE: 0.5, OpKind.ATTENTION: 0.5}
 # per-op dispatch and per-inference fixed overheads, seconds (priors, scaled by the fit)

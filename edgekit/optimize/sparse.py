@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import formats
 from edgekit._deps import need
+from edgekit.errors import ConfigError
 from edgekit.optimize.prune import holds_m_n
 
 log = logging.getLogger(__name__)
@@ -49,9 +51,11 @@ def sparsify_coreml(path: Path, dest: Path, *, min_sparsity: float = 0.3) -> Pat
 
 def weights(path: str | Path) -> dict[str, np.ndarray]:
     """Every constant weight tensor of an artifact, as float arrays (int8 stays int8)."""
-    p = Path(path)
-    readers = {".tflite": _tflite, ".xml": _openvino, ".onnx": _onnx, ".mlpackage": _coreml}
-    return readers[p.suffix](p)
+    fmt = formats.of_path(path).name
+    readers = {"tflite": _tflite, "openvino": _openvino, "onnx": _onnx, "coreml": _coreml}
+    if fmt not in readers:
+        raise ConfigError(f"cannot read weights of {fmt} artifacts; got: {Path(path).name}")
+    return readers[fmt](formats.main_file(path))
 
 
 def m_n_layers(path: str | Path, n: int, m: int, *, min_size: int = 1024) -> dict[str, bool]:
@@ -69,10 +73,8 @@ def m_n_layers(path: str | Path, n: int, m: int, *, min_size: int = 1024) -> dic
 
 def gzipped_size(path: str | Path) -> int:
     """Bytes after gzip -9 of the artifact's files (.xml + .bin, or the .mlpackage tree)."""
-    p = Path(path)
-    files = [p, p.with_suffix(".bin")] if p.suffix == ".xml" else [p]
     total = 0
-    for f in files:
+    for f in formats.files_of(path):
         for part in sorted(f.rglob("*")) if f.is_dir() else [f]:
             if part.is_file():
                 total += len(gzip.compress(part.read_bytes(), 9))

@@ -39,7 +39,7 @@ def _save(fig, path: Path) -> Path:
 
 def chart_png(results, path: Path) -> Path:
     """Scatter of p50 latency against file size (log axes), coloured by accuracy."""
-    from edgekit.report.tables import _kb, accuracy_of
+    from edgekit.report.tables import accuracy_of, kb
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -53,7 +53,7 @@ def chart_png(results, path: Path) -> Path:
                     xytext=(4, 4), textcoords="offset points")  # fmt: skip
     ax.set(xscale="log", yscale="log", xlabel="file size (bytes, log)", ylabel="p50 latency (ms)",
            title="latency against size")  # fmt: skip
-    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: _kb(v)))
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: kb(v)))
     ax.grid(True, which="both", alpha=0.3)
     fig.colorbar(sc, ax=ax, label="accuracy (grey: none)")
     return _save(fig, path)

@@ -7,9 +7,10 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.errors import MissingDependencyError
 from edgekit.manifest import MANIFEST_NAME, Manifest
-from edgekit.report.tables import MODEL_SUFFIXES, cross_rows
+from edgekit.report.tables import cross_rows
 
 
 @dataclass
@@ -34,7 +35,7 @@ def cross_target(folder: Path, targets: list[str], results, *, out: Path | None 
             parity[Path(a.file).name] = a.parity
             files.append(folder / a.file)
     else:
-        files = [f for f in sorted(folder.iterdir()) if f.suffix in MODEL_SUFFIXES]
+        files = formats.artifacts_in(folder)
     estimates = []
     for f in files:
         for e in estimate(f, targets):

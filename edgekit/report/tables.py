@@ -6,11 +6,10 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.bench import BenchResult, benchmark
 from edgekit.errors import ConfigError, MissingDependencyError
 from edgekit.manifest import MANIFEST_NAME, Manifest
-
-MODEL_SUFFIXES = (".tflite", ".xml", ".onnx", ".mlpackage", ".mlmodel")
 
 
 def bench_folder(folder: Path, **options) -> tuple[list[BenchResult], list[str]]:
@@ -20,12 +19,12 @@ def bench_folder(folder: Path, **options) -> tuple[list[BenchResult], list[str]]
     if (folder / MANIFEST_NAME).exists():
         entries = [(folder / a.file, a.parity) for a in Manifest.load(folder).artifacts]
     else:
-        entries = [(f, None) for f in sorted(folder.iterdir()) if f.suffix in MODEL_SUFFIXES]
+        entries = [(f, None) for f in formats.artifacts_in(folder)]
     if not entries:
         raise ConfigError(f"no artifacts in {folder}; pass a convert output folder or files")
     results, skipped = [], []
     for path, parity in entries:
-        if path.suffix in (".mlpackage", ".mlmodel") and platform.system() != "Darwin":
+        if formats.of_path(path).name == "coreml" and platform.system() != "Darwin":
             skipped.append(f"{path.name}: Core ML runs on macOS only")
             continue
         try:
@@ -68,7 +67,7 @@ def table_row(r: BenchResult) -> tuple:
         r.format,
         r.precision or "-",
         r.executed_precision or "-",
-        _kb(r.size_bytes),
+        kb(r.size_bytes),
         parity,
         f"{acc:.1%}" if acc is not None else "-",
         _macro_f1(p),
@@ -85,7 +84,7 @@ def _macro_f1(p: dict) -> str:
     return f"{m:.3f}" if m is not None else "-"
 
 
-def _kb(n: float) -> str:
+def kb(n: float) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
 
 

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.contract import Contract
-from edgekit.errors import ConfigError, ModelLoadError
+from edgekit.errors import ModelLoadError
 from edgekit.manifest import MANIFEST_NAME, sibling_manifest
 from edgekit.runtimes.base import Session
 
 log = logging.getLogger(__name__)
-
-RUNTIMES = {  # suffix -> "module:Class"
-    ".tflite": "edgekit.runtimes.tflite:TFLiteSession",
-    ".xml": "edgekit.runtimes.openvino:OpenVINOSession",
-    ".bin": "edgekit.runtimes.openvino:OpenVINOSession",
-    ".onnx": "edgekit.runtimes.onnx:ONNXSession",
-    ".param": "edgekit.runtimes.ncnn:NCNNSession",
-    ".mlpackage": "edgekit.runtimes.coreml:CoreMLSession",
-    ".mlmodel": "edgekit.runtimes.coreml:CoreMLSession",
-}
-FORMAT_OF = {
-    ".tflite": "tflite",
-    ".xml": "openvino",
-    ".bin": "openvino",
-    ".onnx": "onnx",
-    ".param": "ncnn",
-    ".mlpackage": "coreml",
-    ".mlmodel": "coreml",
-}
-
 
 def load(
     path: str | Path, *, threads: int | None = None, device: str | None = None, **options: object
@@ -40,7 +20,8 @@ def load(
     """Load an artifact and its input contract.
 
     Args:
-        path: a .tflite, OpenVINO .xml (with its .bin), .onnx or .mlpackage.
+        path: any file of an artifact (`edgekit.formats`): .tflite, OpenVINO .xml/.bin,
+            .onnx, .mlpackage, .ncnn.param/.ncnn.bin.
         threads: intra-op threads for the runtime (None: the runtime's default).
         device: OpenVINO device (CPU, GPU, NPU, AUTO), ONNX provider (cpu, cuda, tensorrt)
             or Core ML compute unit (all, cpu, gpu, ane).
@@ -61,24 +42,27 @@ def load(
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"artifact not found; got: {p}")
-    if p.is_dir() and p.suffix != ".mlpackage":
+    fmt = formats.find(p)
+    if p.is_dir() and not (fmt and fmt.folder):
         hint = (
             " (a convert output folder: pass one of its files)"
             if (p / MANIFEST_NAME).exists()
             else ""
         )
-        raise ModelLoadError(f"{p} is a folder{hint}; pass a .tflite, .xml, .onnx or .mlpackage")
-    if p.suffix not in RUNTIMES:
+        raise ModelLoadError(
+            f"{p} is a folder{hint}; pass a {', '.join(formats.main_suffixes())} file"
+        )
+    if fmt is None:
         raise ModelLoadError(
             f"unknown artifact type {p.suffix or '(no suffix)'}; got: {p.name}; edgekit runs "
-            f"{', '.join(sorted(set(RUNTIMES)))}"
+            f"{', '.join(formats.main_suffixes())}"
         )
+    p = formats.main_file(p)  # whichever of the artifact's files was named
+    if not p.exists():
+        raise ModelLoadError(f"{p.name} is missing beside {Path(path).name}; copy them together")
     # what the caller knows of an artifact that carries no contract (ncnn .param files)
     known_precision = options.pop("precision", None)
-    module, cls = RUNTIMES[p.suffix].split(":")
-    session = getattr(importlib.import_module(module), cls)(
-        p, threads=threads, device=device, **options
-    )
+    session = formats.resolve(fmt.session)(p, threads=threads, device=device, **options)
     attach_contract(session)
     session.precision = session.precision or known_precision
     session.execution = session.execution or session.describe_execution()
@@ -103,11 +87,9 @@ def attach_contract(session: Session) -> None:
         log.warning("ignoring unreadable embedded contract in %s: %s", session.path.name, e)
 
 
-def format_of(path: Path) -> str:
-    p = Path(path)
-    if p.suffix not in FORMAT_OF:
-        raise ConfigError(f"unknown artifact type; got: {p.name}")
-    return FORMAT_OF[p.suffix]
+def format_of(path: str | Path) -> str:
+    """The format name of any file of an artifact (`model.ncnn.bin` is ncnn's)."""
+    return formats.of_path(path).name
 
 
-__all__ = ["load", "Session", "format_of", "RUNTIMES"]
+__all__ = ["load", "Session", "format_of"]

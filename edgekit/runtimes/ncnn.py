@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit import formats
 from edgekit._deps import need
 from edgekit.contract import TensorSpec
 from edgekit.errors import ConfigError, DeviceUnavailableError, ModelLoadError
@@ -48,7 +49,7 @@ class NCNNSession(Session):
         net.opt.use_vulkan_compute = self.vulkan
         if self.threads:
             net.opt.num_threads = self.threads
-        weights = self.path.with_suffix(".bin")
+        weights = formats.files_of(self.path)[1]
         if net.load_param(str(self.path)) != 0 or net.load_model(str(weights)) != 0:
             raise ModelLoadError(
                 f"ncnn cannot load {self.path.name} with {weights.name}; truncated, or the .bin "

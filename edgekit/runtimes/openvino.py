@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekit import formats
 from edgekit._deps import need
 from edgekit.contract import TensorSpec
 from edgekit.errors import ConfigError, DeviceUnavailableError, ModelLoadError
@@ -33,11 +34,10 @@ class OpenVINOSession(Session):
             raise ConfigError(f"unknown OpenVINO hint; got: {hint!r}; choose from {HINTS}")
         ov = need("openvino", what="running OpenVINO IR")
         self.runtime = f"openvino {ov.__version__}"
-        xml = self.path.with_suffix(".xml")
-        if not xml.with_suffix(".bin").is_file():
+        xml, weights = formats.files_of(self.path)
+        if not weights.is_file():
             raise ModelLoadError(
-                f"{xml.with_suffix('.bin').name} is missing beside {xml.name}; "
-                "copy the .xml and .bin together"
+                f"{weights.name} is missing beside {xml.name}; copy the .xml and .bin together"
             )
         core = ov.Core()
         try:
