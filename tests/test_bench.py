@@ -142,3 +142,16 @@ def test_bench_folder_without_manifest(example_out, tmp_path):
     results, skipped = bench_folder(tmp_path, runs=3, warmup=0)
     assert sorted(r.precision for r in results) == ["fp16", "int8"]  # from embedded metadata
     assert skipped == [] and all(r.parity is None for r in results)
+
+
+def test_bench_takes_any_file_of_an_ncnn_artifact(tiny_keras, tmp_path):
+    """model.ncnn.bin is ncnn's weights, not an OpenVINO IR's (the registry decides)."""
+    report = edgekit.convert(tiny_keras, to="ncnn", out=tmp_path / "out")
+    param = report.out / report.artifacts[0].file
+    weights = param.with_name(param.name.replace(".ncnn.param", ".ncnn.bin"))
+    assert weights.is_file()
+    js = tmp_path / "r.json"
+    res = run_cli("bench", weights, "--runs", "5", "--warmup", "1", "--json", js)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (row,) = json.loads(js.read_text())["results"]
+    assert row["format"] == "ncnn" and row["runtime"].startswith("ncnn") and row["runs"] == 5
