@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit import formats
-from edgekit.device.remote import local_files, to_result
+from edgekit.device.link import local_files, to_result
 from edgekit.errors import ConfigError, RemoteError
 
 DELEGATES = {

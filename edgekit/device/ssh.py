@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit.device import link
 from edgekit.errors import ConfigError, ConnectionLostError, HostKeyError, RemoteError
 
 log = logging.getLogger(__name__)
@@ -213,10 +214,8 @@ def bench(
         or the runner failed there (its one-line reason). ConnectionLostError: the link
         dropped mid-run; `.partial` keeps the samples gathered so far.
     """
-    from edgekit.device import remote
-
     conn = Connection(target, options)
-    files, precision = remote.local_files(artifact)
+    files, precision = link.local_files(artifact)
     base = conn.options.remote_tmp or "${TMPDIR:-/tmp}"
     folder = conn.run(f'mktemp -d "{base}/edgekit.XXXXXX"', timeout=60).strip()
     if not folder.startswith("/") or "edgekit." not in folder:
@@ -247,9 +246,7 @@ def _runner_command(folder: str, name: str, precision, options: SSHOptions, kw: 
 
 
 def _follow(conn: Connection, proc: subprocess.Popen, artifact, precision, on_event):
-    from edgekit.device import remote
-
-    got = remote.Collector(artifact, precision, on_event)
+    got = link.Collector(artifact, precision, on_event)
     for line in proc.stdout or []:
         got.feed(line)
     stderr = proc.stderr.read() if proc.stderr else ""
