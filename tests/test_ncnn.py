@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 
 @pytest.fixture(scope="session")
 def ncnn_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ncnn-out")
+    out = tmp_path_factory.mktemp("ncnn-out") / "dir with space"  # absolute, with a space
     res = run_cli("convert", "--to", "ncnn:fp32,ncnn:fp16,onnx:fp32", "-o", out, "--json")
     assert res.returncode == 0, res.stderr[-3000:]
     return out, json.loads(res.stdout)
@@ -82,3 +82,44 @@ def test_corrupt_ncnn_files_are_one_line_errors(ncnn_out, tmp_path):
     (tmp_path / "cut.ncnn.bin").write_bytes((out / "shapes_fp32.ncnn.bin").read_bytes()[:100])
     res = run_cli("bench", param, "--runs", "1")
     assert res.returncode == 2 and "truncated" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_ncnn_converts_into_the_default_relative_folder(tmp_path):
+    """pnnx ran with relative paths from its own folder and wrote nothing (issue 13)."""
+    import edgekit
+
+    res = run_cli("convert", "--to", "ncnn", "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (art,) = json.loads(res.stdout)["artifacts"]
+    assert art["format"] == "ncnn" and art["parity"]["passed"], art
+    param = tmp_path / "edgekit-out" / art["file"]
+    assert param.is_file() and param.with_suffix(".bin").is_file()
+    assert not [p.name for p in (tmp_path / "edgekit-out").iterdir() if p.name.startswith(".")]
+    session = edgekit.load(param)
+    labels = session.contract.labels  # its contract came along
+    assert labels and session.outputs[0].shape == [1, len(labels)]
+
+
+def test_pnnx_failure_text_is_reported_as_pnnx_wrote_it(tmp_path):
+    from edgekit.converters.ncnn import pnnx_executable, run_pnnx
+    from edgekit.errors import ConversionError
+
+    (tmp_path / "model.onnx").write_bytes(b"not an onnx file")
+    with pytest.raises(ConversionError) as e:
+        run_pnnx(pnnx_executable(), [[1, 8, 8, 3]], tmp_path, fp16=False)
+    said = str(e.value)
+    assert "pnnx said:" in said and "failed" in said and "\n" not in said
+    assert "cannot map" not in said and "inputshape =" not in said  # its own words, not echo
+
+
+def test_missing_pnnx_says_to_install_it_without_torch(monkeypatch):
+    """pnnx hidden from this interpreter (as when it is not installed)."""
+    import sys
+
+    from edgekit.converters.ncnn import pnnx_executable
+    from edgekit.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "pnnx", None)
+    with pytest.raises(MissingDependencyError) as e:
+        pnnx_executable()
+    assert "pip install ncnn && pip install --no-deps pnnx" in str(e.value)

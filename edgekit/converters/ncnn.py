@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -34,13 +35,14 @@ class NCNNConverter(Converter):
     def _convert(self, exe: Path, source, precision: Precision, dest: Path) -> Result:
         from edgekit.converters.onnx import ONNXConverter
 
-        onnx_path = source.scratch_file("for-ncnn.onnx")
-        ONNXConverter().write(source, P.FP32, onnx_path, calib=None, metadata="{}")
         shapes = [[d if d and d > 0 else 1 for d in s.shape] for s in source.inputs]
-        work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".ncnn-"))
+        # pnnx runs inside `work` and sees plain file names only: it cannot open a relative
+        # path from another folder, and splits its arguments on "=" (any path may hold one)
+        work = Path(tempfile.mkdtemp(dir=Path(dest).resolve().parent, prefix=".ncnn-"))
         try:
+            ONNXConverter().write(source, P.FP32, work / "model.onnx", calib=None, metadata="{}")
+            run_pnnx(exe, shapes, work, fp16=precision is P.FP16)
             param, weights = work / "model.ncnn.param", work / "model.ncnn.bin"
-            run_pnnx(exe, onnx_path, shapes, param, weights, work, fp16=precision is P.FP16)
             param.write_text(with_input_shapes(param.read_text(), shapes))
             replace_path(weights, dest.with_suffix(".bin"))
             replace_path(param, dest)
@@ -55,32 +57,61 @@ def pnnx_executable() -> Path:
     if exe is None or not exe.is_file():
         raise MissingDependencyError(
             "ncnn conversion needs the pnnx converter; got: not installed; "
-            "pip install pnnx ncnn (the ncnn extra)"
+            "pip install ncnn && pip install --no-deps pnnx (pnnx declares torch, which "
+            "edgekit does not need)"
         )
     return exe
 
 
-def run_pnnx(exe, onnx_path, shapes, param, weights, work: Path, *, fp16: bool) -> None:
-    """pnnx ONNX -> ncnn, every side output kept inside `work`."""
+def run_pnnx(exe: Path, shapes: list[list[int]], work: Path, *, fp16: bool) -> None:
+    """pnnx `work`/model.onnx -> `work`/model.ncnn.param + .bin, every side output kept in
+    `work`. Raises ConversionError with pnnx's own words when it writes no model (pnnx exits
+    0 on some failures, e.g. a file it cannot open)."""
     shape_arg = ",".join("[" + ",".join(map(str, s)) + "]f32" for s in shapes)
     outputs = {
-        "ncnnparam": param,
-        "ncnnbin": weights,
-        "ncnnpy": work / "ncnn.py",
-        "pnnxparam": work / "model.pnnx.param",
-        "pnnxbin": work / "model.pnnx.bin",
-        "pnnxpy": work / "pnnx.py",
-        "pnnxonnx": work / "pnnx.onnx",
+        "ncnnparam": "model.ncnn.param",
+        "ncnnbin": "model.ncnn.bin",
+        "ncnnpy": "ncnn.py",
+        "pnnxparam": "model.pnnx.param",
+        "pnnxbin": "model.pnnx.bin",
+        "pnnxpy": "pnnx.py",
+        "pnnxonnx": "pnnx.onnx",
     }
-    args = [str(exe), str(onnx_path), f"inputshape={shape_arg}", f"fp16={int(fp16)}"]
+    args = [str(Path(exe).resolve()), "model.onnx", f"inputshape={shape_arg}", f"fp16={int(fp16)}"]
     args += [f"{k}={v}" for k, v in outputs.items()]
-    res = subprocess.run(args, capture_output=True, text=True, cwd=work, timeout=600)
-    if res.returncode != 0 or not param.is_file() or not weights.is_file():
-        tail = " ".join((res.stderr or res.stdout).split())[-300:]
+    try:
+        res = subprocess.run(args, capture_output=True, text=True, cwd=work, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConversionError(f"pnnx could not run; got: {e}; reinstall pnnx") from e
+    if res.returncode != 0 or not all((work / outputs[k]).is_file() for k in NCNN_FILES):
         raise ConversionError(
-            f"pnnx could not convert the ONNX model to ncnn (exit {res.returncode}): {tail}; "
-            "an op pnnx cannot map? try another format"
+            f"pnnx wrote no ncnn model ({exit_text(res.returncode)}); pnnx said: "
+            f"{pnnx_complaint(res.stdout + chr(10) + res.stderr)}"
         )
+
+
+def exit_text(code: int) -> str:
+    """'exit 0', or the signal that killed pnnx by name (pnnx crashes on some inputs)."""
+    if code >= 0:
+        return f"exit {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+NCNN_FILES = ("ncnnparam", "ncnnbin")
+# pnnx echoes every option as "name = value" before it starts; these lines say nothing
+ECHO = re.compile(r"^\w+ = ")
+TROUBLE = re.compile(r"fail|error|not supported|unsupported|cannot|invalid", re.IGNORECASE)
+
+
+def pnnx_complaint(text: str, limit: int = 400) -> str:
+    """pnnx's own failure lines, as it wrote them, once each (its last words if none)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ECHO.match(ln)]
+    picked = list(dict.fromkeys(ln for ln in lines if TROUBLE.search(ln))) or lines[-3:]
+    said = "; ".join(picked) or "nothing"
+    return said if len(said) <= limit else said[: limit - 3] + "..."
 
 
 def with_input_shapes(param: str, shapes: list[list[int]]) -> str:
