@@ -30,7 +30,7 @@ def guarded(fn):
         except EdgeKitError as e:
             if debug:
                 raise
-            console(True).print(f"[red]error:[/] {one_line(e)}", soft_wrap=True)
+            console(True).print(f"[red]error:[/] {escape(one_line(e))}", soft_wrap=True)
             sys.exit(e.exit_code)
         except BrokenPipeError:  # `edgekit recipes | head`
             sys.stderr.close()
@@ -42,13 +42,20 @@ def guarded(fn):
             if debug:
                 raise
             console(True).print(
-                f"[red]error:[/] {type(e).__name__}: {one_line(e)} "
+                f"[red]error:[/] {type(e).__name__}: {escape(one_line(e))} "
                 "(run with --debug for the traceback)",
                 soft_wrap=True,
             )
             sys.exit(1)
 
     return wrapper
+
+
+def escape(text: str) -> str:
+    """Square brackets in a message ("[anchors]") printed as they are, not as rich markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def one_line(e: Exception) -> str:

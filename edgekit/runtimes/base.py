@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -82,10 +81,13 @@ class Session:
             return self.contract.preprocess
         if not hasattr(self, "_guessed"):
             self._guessed = guess_preprocess(self.inputs[0])
-            warnings.warn(
-                f"{self.path.name} carries no preprocessing contract; assuming "
-                f"{self._guessed.layout.value}, RGB, pixels/255. Convert with edgekit to record it",
-                stacklevel=3,
+            # one plain line through logging: a Python warning shows a source path and a
+            # code line on the user's terminal
+            log.warning(
+                "%s carries no preprocessing contract; assuming %s, RGB, pixels/255 (edgekit "
+                "demo takes --preprocess; converting with edgekit records it)",
+                self.path.name,
+                self._guessed.layout.value,
             )
         return self._guessed
 
