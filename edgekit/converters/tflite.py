@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import flatbuffer
 from edgekit._deps import need
 from edgekit.converters.base import Converter, Precision, Result, Route
 from edgekit.manifest import METADATA_KEY, write_atomic
@@ -86,14 +87,6 @@ def configure(converter, precision: Precision, calib: np.ndarray | None, tf) -> 
         converter.inference_output_type = io
 
 
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        from tensorflow.lite.python import schema_py_generated as schema
-    return schema
-
-
 def add_metadata(
     flat: bytes, entries: dict[str, str], *, rename: dict[str, str] | None = None
 ) -> bytes:
@@ -101,7 +94,7 @@ def add_metadata(
     the main subgraph's output tensors (`rename`: old name -> new)."""
     import flatbuffers
 
-    schema = _schema()
+    schema = flatbuffer.schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(flat), 0)
     if rename and model.subgraphs:
         sg = model.subgraphs[0]

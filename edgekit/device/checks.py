@@ -80,12 +80,12 @@ def read(path: Path) -> ArtifactInfo:
 
 
 def _tflite(p: Path) -> ArtifactInfo:
-    from edgekit.converters.tflite import _schema
+    from edgekit.flatbuffer import schema as flatbuffer_schema
     from edgekit.runtimes.tflite import validate
 
     flat = p.read_bytes()
     validate(flat, p.name)  # bounds-checked: a corrupt file is a ModelLoadError, not a crash
-    schema = _schema()
+    schema = flatbuffer_schema()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(flat, 0)
     info = ArtifactInfo(p, "tflite")

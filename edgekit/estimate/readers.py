@@ -12,14 +12,14 @@ from pathlib import Path
 
 from edgekit._deps import need
 from edgekit.errors import ModelLoadError
-from edgekit.estimate.costs import (
+from edgekit.estimate.ops import (
     ModelCost,
     OpCost,
     OpKind,
-    _prod,
     dominant_precision,
     elementwise_kind,
     matmul_op,
+    prod,
     simple_op,
 )
 
@@ -44,8 +44,8 @@ def _prec(dtype: str) -> str:
     return _DTYPES.get(str(dtype).lower(), (4, "fp32"))[1]
 
 
-def _finish(path: Path, fmt: str, ops: list[OpCost], tally: Counter) -> ModelCost:
-    return ModelCost(str(path), fmt, dominant_precision(tally), ops)
+def _finish(path: Path, fmt: str, ops: list[OpCost], tally: Counter, io: float = 0) -> ModelCost:
+    return ModelCost(str(path), fmt, dominant_precision(tally), ops, int(io))
 
 
 # ---- TFLite -------------------------------------------------------------------------------
@@ -53,12 +53,12 @@ def _finish(path: Path, fmt: str, ops: list[OpCost], tally: Counter) -> ModelCos
 
 def tflite_costs(path: Path) -> ModelCost:
     """Costs of a `.tflite` flatbuffer, read with the LiteRT schema."""
-    from edgekit.converters.tflite import _schema
+    from edgekit.flatbuffer import schema as flatbuffer_schema
     from edgekit.runtimes.tflite import validate
 
     flat = Path(path).read_bytes()
     validate(flat, Path(path).name)  # bounds-checked walk: a corrupt file is an error
-    schema = _schema()
+    schema = flatbuffer_schema()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(flat, 0)
     sg = model.Subgraphs(0)
@@ -76,14 +76,14 @@ def tflite_costs(path: Path) -> ModelCost:
         ins = [int(x) for x in op.InputsAsNumpy() if x >= 0] if op.InputsLength() else []
         outs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
         if name == "DEQUANTIZE" and ins and const[ins[0]]:
-            dequant[outs[0]] = _prod(shape[ins[0]]) * _width(dtype[ins[0]])
+            dequant[outs[0]] = prod(shape[ins[0]]) * _width(dtype[ins[0]])
             continue
 
         def wbytes(t: int) -> float:
-            return dequant.get(t, _prod(shape[t]) * _width(dtype[t]) if const[t] else 0)
+            return dequant.get(t, prod(shape[t]) * _width(dtype[t]) if const[t] else 0)
 
         act_idx = [t for t in ins + outs if not const[t] and t not in dequant]
-        act = sum(_prod(shape[t]) * _width(dtype[t]) for t in act_idx)
+        act = sum(prod(shape[t]) * _width(dtype[t]) for t in act_idx)
         out_shape = shape[outs[0]] if outs else []
         op_name = f"{name.lower()}_{i}"
         if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
@@ -98,13 +98,15 @@ def tflite_costs(path: Path) -> ModelCost:
         elif name == "BATCH_MATMUL" and len(ins) == 2:
             k = shape[ins[0]][-1] if shape[ins[0]] else 1
             kind = OpKind.DENSE if const[ins[1]] or ins[1] in dequant else OpKind.ATTENTION
-            c = OpCost(op_name, kind, _prod(out_shape) * k, int(wbytes(ins[1])), int(act))
+            c = OpCost(op_name, kind, prod(out_shape) * k, int(wbytes(ins[1])), int(act))
             tally[_prec(dtype[ins[0]])] += c.macs
         else:
             c = simple_op(op_name, elementwise_kind(name), out_shape, act, 1)
             c.weight_bytes = int(sum(wbytes(t) for t in ins))
+        c.op = name
         ops.append(c)
-    return _finish(path, "tflite", ops, tally)
+    io = [int(t) for t in list(sg.InputsAsNumpy()) + list(sg.OutputsAsNumpy())]
+    return _finish(path, "tflite", ops, tally, sum(prod(shape[t]) * _width(dtype[t]) for t in io))
 
 
 # ---- OpenVINO IR --------------------------------------------------------------------------
@@ -134,8 +136,8 @@ def openvino_costs(path: Path) -> ModelCost:
         in_ports = [p.get("id") for p in ly.findall("./input/port")]
         const_in = [_ov_const(layers, feeds, lid, pid) for pid in in_ports]
         wb = sum(c[0] for c in const_in if c)
-        act = sum(_prod(s) * _width(t) for (s, t), c in zip(ins, const_in) if not c)
-        act += sum(_prod(s) * _width(t) for s, t in outs)
+        act = sum(prod(s) * _width(t) for (s, t), c in zip(ins, const_in) if not c)
+        act += sum(prod(s) * _width(t) for s, t in outs)
         name = ly.get("name", lid)
         if kind_name in _OV_MATMUL and len(ins) >= 2:
             w_shape = ins[1][0]
@@ -155,6 +157,7 @@ def openvino_costs(path: Path) -> ModelCost:
         else:
             c = simple_op(name, elementwise_kind(kind_name), out_shape, act, 1)
             c.weight_bytes = int(wb)
+        c.op = kind_name
         ops.append(c)
     return _finish(path, "openvino", ops, tally)
 
@@ -205,9 +208,9 @@ def onnx_costs(path: Path) -> ModelCost:
         if node.op_type in ("Constant", "Shape"):
             continue
         ins = [n for n in node.input if n]
-        wb = sum(_prod(inits[n][0]) * _width(inits[n][1]) for n in ins if n in inits)
-        act = sum(_prod(info[n][0]) * _width(info[n][1]) for n in ins if n in info)
-        act += sum(_prod(info[n][0]) * _width(info[n][1]) for n in node.output if n in info)
+        wb = sum(prod(inits[n][0]) * _width(inits[n][1]) for n in ins if n in inits)
+        act = sum(prod(info[n][0]) * _width(info[n][1]) for n in ins if n in info)
+        act += sum(prod(info[n][0]) * _width(info[n][1]) for n in node.output if n in info)
         out_shape, out_type = info.get(node.output[0], ([], "float32"))
         name = node.name or f"{node.op_type.lower()}_{k}"
         w = inits.get(ins[1]) if len(ins) > 1 else None
@@ -221,13 +224,15 @@ def onnx_costs(path: Path) -> ModelCost:
             a = info.get(ins[0], inits.get(ins[0], ([1], "float32")))[0]
             kdim = a[-1] if a else 1
             kind = OpKind.DENSE if w else OpKind.ATTENTION
-            c = OpCost(name, kind, _prod(out_shape) * kdim, int(wb), int(act))
+            c = OpCost(name, kind, prod(out_shape) * kdim, int(wb), int(act))
             tally[_prec(out_type)] += c.macs
         else:
             c = simple_op(name, elementwise_kind(node.op_type), out_shape, act, 1)
             c.weight_bytes = int(wb)
+        c.op = node.op_type
         ops.append(c)
-    return _finish(path, "onnx", ops, tally)
+    io = [info[v.name] for v in list(g.input) + list(g.output) if v.name in info]
+    return _finish(path, "onnx", ops, tally, sum(prod(s) * _width(t) for s, t in io))
 
 
 def _group(node) -> int:
@@ -274,10 +279,10 @@ def coreml_costs(path: Path) -> ModelCost:
         args = {n: [a.name for a in arg.arguments if a.name] for n, arg in op.inputs.items()}
         names = [a for v in args.values() for a in v]
         wb = sum(consts[a] for a in names if a in consts)
-        act = sum(_prod(types[a][0]) * _width(types[a][1]) for a in names
+        act = sum(prod(types[a][0]) * _width(types[a][1]) for a in names
                   if a in types and a not in consts)  # fmt: skip
         out_shape, out_type = types[op.outputs[0].name] if op.outputs else ([], "float32")
-        act += _prod(out_shape) * _width(out_type)
+        act += prod(out_shape) * _width(out_type)
         name = op.outputs[0].name if op.outputs else f"{op.type}_{k}"
         weight = (args.get("weight") or args.get("y") or [None])[0]
         if op.type in ("conv", "conv_transpose", "linear", "matmul") and weight in types:
@@ -297,6 +302,7 @@ def coreml_costs(path: Path) -> ModelCost:
         else:
             c = simple_op(name, elementwise_kind(op.type), out_shape, act, 1)
             c.weight_bytes = int(wb)
+        c.op = op.type
         ops.append(c)
     return _finish(path, "coreml", ops, tally)
 
@@ -327,10 +333,10 @@ def _ml_type(vt) -> tuple[list[int], str]:
 def _ml_stored(op, dense: tuple[list[int], str]) -> float:
     """Bytes a constant takes as stored: compressed (constexpr) weights count one byte each,
     an upper bound for 4- and 6-bit palettes."""
-    elems = _prod(dense[0])
+    elems = prod(dense[0])
     return elems * _width(dense[1]) if op.type == "const" else elems
 
 
 def _ml_prec(stored: float, shape: list[int]) -> str:
-    per = stored / max(_prod(shape), 1)
+    per = stored / max(prod(shape), 1)
     return "fp32" if per >= 4 else "fp16" if per >= 2 else "int8"

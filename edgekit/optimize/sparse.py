@@ -83,9 +83,9 @@ def gzipped_size(path: str | Path) -> int:
 
 def _tflite(p: Path) -> dict[str, np.ndarray]:
     """Constant tensors straight from the flatbuffer (dense ones; sparse-encoded are skipped)."""
-    from edgekit.converters.tflite import _schema
+    from edgekit.flatbuffer import schema
 
-    model = _schema().ModelT.InitFromPackedBuf(bytearray(p.read_bytes()), 0)
+    model = schema().ModelT.InitFromPackedBuf(bytearray(p.read_bytes()), 0)
     dtypes = {0: np.float32, 1: np.float16, 9: np.int8}
     out = {}
     for sub in model.subgraphs:

@@ -148,9 +148,9 @@ def validate(flat: bytes, name: str) -> dict[str, str]:
     bad = f"{name} is not a valid .tflite model"
     if len(flat) < 16 or flat[4:8] != b"TFL3":
         raise ModelLoadError(f"{bad} (no TFL3 identifier; truncated or another format?)")
-    from edgekit.converters.tflite import _schema
+    from edgekit.flatbuffer import schema as flatbuffer_schema
 
-    schema = _schema()
+    schema = flatbuffer_schema()
     try:
         model = schema.Model.GetRootAs(flat, 0)
         n_buf, n_codes = model.BuffersLength(), model.OperatorCodesLength()
