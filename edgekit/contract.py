@@ -180,9 +180,12 @@ class Contract:
     labels: list[str] | None = None
     task: str = "classification"
     head: int | None = 0  # the output holding class scores (multi-output models), if any
+    # raw SSD outputs: {"anchors": {...}, "decode": {...}, "nms": {...}} under MediaPipe's
+    # option names (edgekit.demo.tasks.anchors reads and checks them)
+    detection: dict | None = None
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "task": self.task,
             "head": self.head,
             "inputs": [t.to_dict() for t in self.inputs],
@@ -190,6 +193,9 @@ class Contract:
             "preprocess": self.preprocess.to_dict() if self.preprocess else None,
             "labels": self.labels,
         }
+        if self.detection:
+            d["detection"] = self.detection
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Contract:
@@ -201,6 +207,7 @@ class Contract:
             labels=d.get("labels"),
             task=d.get("task", "classification"),
             head=d.get("head", 0),
+            detection=d.get("detection"),
         )
 
 

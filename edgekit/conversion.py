@@ -55,6 +55,7 @@ class Plan:
     safe_mode: bool = True
     strict: bool = False
     fail_fast: bool = False  # all or nothing: the first failing format stops the run
+    detection: dict | None = None  # raw SSD anchor/decode options, recorded in the contract
 
     @property
     def needs_calibration(self) -> bool:
@@ -94,6 +95,7 @@ def plan(
     safe_mode: bool = True,
     strict: bool = False,
     fail_fast: bool = False,
+    detection: dict | None = None,
 ) -> Plan:
     """Check every argument and expand formats x precisions; raises ConfigError on the first
     problem. Nothing heavy is imported here."""
@@ -118,6 +120,7 @@ def plan(
         safe_mode=safe_mode,
         strict=strict,
         fail_fast=fail_fast,
+        detection=detection,
     )
     if isinstance(labels, (str, Path)):
         p.labels = read_labels(labels)
@@ -173,6 +176,8 @@ def run(
     say(f"loading {p.model}")
     src = source_mod.load(p.model, input_shape=p.input_shape, safe_mode=p.safe_mode)
     contract = Contract(src.inputs, src.outputs, _preprocess(p.preprocess, src), p.labels)
+    if p.detection:
+        contract.task, contract.detection = "detection", p.detection
     calib, val = _data(p, src, contract)
     contract.head = head_of(src.outputs, contract.labels)
     parity_set = val or calib  # _data always gives calibration (or parity-only) inputs
@@ -239,6 +244,9 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
         calib, calib_samples, random_calib: calibration data (see edgekit.data).
         val: labelled folder (one subfolder per class) for accuracy; labels: file or list.
         input_shape, preprocess (preset name or Preprocess), safe_mode, strict.
+        detection: anchor/decode options of an SSD without its post-processing op, as
+            `edgekit.demo.tasks.anchors.SsdSpec.to_dict()` gives them; recorded in the
+            contract (task "detection") for the demo and `Detector`.
 
     Returns:
         ConvertReport with the manifest (artifacts, parity, sizes, times).

@@ -22,6 +22,15 @@ def _shape(ctx, param, value):
         raise click.BadParameter(f"expected integers like 1,224,224,3; got: {value}") from None
 
 
+def _detection(anchors: str | None) -> dict | None:
+    """--anchors read and checked (before the model loads), as the contract records it."""
+    if not anchors:
+        return None
+    from edgekit.demo.tasks.anchors import read_spec
+
+    return read_spec(anchors).to_dict()
+
+
 @click.command("convert")
 @click.argument("model", required=False, type=click.Path(path_type=Path))
 @click.option("--to", "to", help="Formats: tflite,openvino,coreml,onnx (or fmt:precision).")
@@ -53,6 +62,11 @@ def _shape(ctx, param, value):
 @click.option("--data", "train_data", type=click.Path(path_type=Path), help="--prune data.")
 @click.option("--max-drop", type=float, help="int8 within this many accuracy points on --val.")
 @click.option("--max-float", type=click.IntRange(min=0), help="--max-drop: most float layers.")
+@click.option(
+    "--anchors",
+    metavar="FILE.toml|NAME",
+    help="Record an SSD's anchor and decode options in the contract (see edgekit demo).",
+)
 @guarded
 def command(
     model,
@@ -77,6 +91,7 @@ def command(
     train_data,
     max_drop,
     max_float,
+    anchors,
 ):
     """Convert MODEL (.keras, .h5 or SavedModel; default: the bundled example) and check
     every artifact against it."""
@@ -112,6 +127,7 @@ def command(
             safe_mode=not no_safe_mode,
             strict=strict,
             fail_fast=fail_fast,
+            detection=_detection(anchors),
             progress=steps.start,
             done=steps.finish,
             capture=cap,

@@ -75,6 +75,12 @@ def _options(values: tuple[str, ...]) -> dict:
 )
 @click.option("--smooth", type=float, default=0.0, help="Classification score smoothing, 0..0.99.")
 @click.option("--threshold", type=float, help="Detection score / mask threshold.")
+@click.option(
+    "--anchors",
+    metavar="FILE.toml|NAME",
+    help="Anchor and decode options for an SSD without its post-processing op "
+    "(MediaPipe's option names), or a bundled one by name, e.g. blazeface-short.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @guarded
 def command(
@@ -97,6 +103,7 @@ def command(
     top_k,
     smooth,
     threshold,
+    anchors,
     as_json,
 ):
     """Run a model live over a camera, file, stream or image folder, with the results drawn
@@ -135,6 +142,7 @@ def command(
         top_k=top_k,
         smooth=smooth,
         threshold=threshold,
+        anchors=anchors,
         on_start=started,
     )
     if as_json:

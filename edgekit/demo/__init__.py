@@ -36,6 +36,7 @@ def run_demo(
     top_k: int = 3,
     smooth: float = 0.0,
     threshold: float | None = None,
+    anchors: str | Path | None = None,
     on_start=None,
 ):
     """Run a model over a source until it ends, a limit is reached, or Ctrl-C / SIGTERM.
@@ -58,6 +59,9 @@ def run_demo(
         window: show an OpenCV window; None: when a display and GUI support exist.
         top_k, smooth, threshold: task options (classification top-k and score smoothing,
             detection or mask threshold).
+        anchors: for SSD detectors without their post-processing op: a TOML file of
+            MediaPipe's anchor and decode options, or a bundled name ("blazeface-short");
+            implies task="detect". None: the contract's, if it records them.
         on_start: called with the Pipeline once it runs (e.g. to read the server address).
 
     Returns:
@@ -73,24 +77,25 @@ def run_demo(
     from edgekit.demo.sample import default_artifact, sample_video
 
     check_limits(max_frames, duration)
+    spec = read_anchors(anchors, task)  # a bad file fails before anything is opened
     src = open_source(source) if source is not None else None  # a bad source fails first
     sinks: list = []
     try:
         if artifact is None:
             artifact = default_artifact(task or "classify")
         session = load_session(artifact, threads, preprocess, runtime_options or {})
-        name = tasks.task_of(session, task)
+        name = tasks.task_of(session, task or ("detect" if spec else None))
         options = {"labels": read_labels(labels), "top_k": top_k, "smooth": smooth}
-        the_task = tasks.make(session, name, threshold=threshold, **options)
-        spec = source if source is not None else default_source(artifact, name, sample_video)
-        src = src or open_source(spec)
+        the_task = tasks.make(session, name, threshold=threshold, anchors=spec, **options)
+        where = source if source is not None else default_source(artifact, name, sample_video)
+        src = src or open_source(where)
         sinks = make_sinks(src.fps, record=record, jsonl=jsonl, serve=serve, window=window)
         pipe = Pipeline(
             the_task,
             src,
             sinks=sinks,
             realtime=realtime,
-            reopen=(lambda: open_source(spec)) if reconnect else None,
+            reopen=(lambda: open_source(where)) if reconnect else None,
             max_frames=max_frames,
             duration=duration,
             loop=loop,
@@ -110,7 +115,7 @@ def run_demo(
     summary.info = {
         "artifact": str(artifact),
         "task": name,
-        "source": str(spec),
+        "source": str(where),
         "runtime": getattr(session, "runtime", ""),
         "outputs": [
             str(getattr(s, "path", "")) or s.url
@@ -126,6 +131,17 @@ def check_limits(max_frames: int | None, duration: float | None) -> None:
         raise ConfigError(f"--max-frames must be at least 1; got: {max_frames}")
     if duration is not None and duration <= 0:
         raise ConfigError(f"--duration must be positive seconds; got: {duration}")
+
+
+def read_anchors(anchors, task: str | None):
+    """The anchor options, read and checked; only a detector takes them."""
+    if anchors is None:
+        return None
+    if task not in (None, "detect"):
+        raise ConfigError(f"--anchors is for detection; got: --task {task}; drop one of them")
+    from edgekit.demo.tasks.anchors import read_spec
+
+    return read_spec(anchors)
 
 
 def load_session(artifact, threads, preprocess, options: dict):

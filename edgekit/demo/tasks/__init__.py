@@ -24,8 +24,14 @@ def task_of(session: Session, requested: str | None = None) -> str:
 
 
 def guess(session: Session) -> str:
+    from edgekit.demo.tasks.anchors import looks_like_raw_ssd
+
     shapes = [list(o.shape) for o in session.outputs]
+    if session.contract is not None and getattr(session.contract, "detection", None):
+        return "detect"  # anchor options recorded at convert time
     if len(shapes) >= 3 and any(len(s) == 3 and s[-1] == 4 for s in shapes):
+        return "detect"
+    if looks_like_raw_ssd(shapes):
         return "detect"
     s = shapes[0]
     if len(s) == 4 and s[1] > 1 and s[2] > 1:
@@ -44,7 +50,7 @@ def make(session: Session, task: str, **options) -> Task:
     cls = {"classify": Classifier, "detect": Detector, "segment": Segmenter}[task]
     keep = {
         "classify": ("labels", "top_k", "smooth"),
-        "detect": ("labels", "threshold", "iou", "max_boxes"),
+        "detect": ("labels", "threshold", "iou", "max_boxes", "anchors"),
         "segment": ("labels", "alpha", "threshold"),
     }[task]
     return cls(session, **{k: v for k, v in options.items() if k in keep and v is not None})

@@ -53,6 +53,12 @@ class Geometry:
         out[:, 1::2] = out[:, 1::2].clip(0, self.frame_h)
         return out
 
+    def points_to_frame(self, points: np.ndarray) -> np.ndarray:
+        """[..., 2] (x, y) points in input pixels -> frame pixels, clipped to the frame."""
+        x = ((points[..., 0] - self.off_x) / self.scale_x).clip(0, self.frame_w)
+        y = ((points[..., 1] - self.off_y) / self.scale_y).clip(0, self.frame_h)
+        return np.stack([x, y], -1).astype(np.float32)
+
     def valid_region(self) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the input pixels that hold the frame (letterbox padding excluded)."""
         x0, y0 = max(0, round(self.off_x)), max(0, round(self.off_y))

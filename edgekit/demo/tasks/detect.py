@@ -7,15 +7,26 @@ Two output layouts are read:
   count `[1]`, in any order (told apart by shape and values).
 - YOLO-style heads `[1, 4 + C, N]` (or `[1, N, 4 + C]`): box centre, width and height in input
   pixels (or normalised 0..1), then C class scores (probabilities or logits).
+- Raw SSD regressions against generated anchors, `[1, N, 4 + 2K]` boxes and keypoints and
+  `[1, N, C]` scores (an SSD exported without its post-processing op, e.g. MediaPipe's face
+  detector), when anchor options are given (`anchors=`, or `detection` in the contract):
+  see `edgekit.demo.tasks.anchors` and `.ssd`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from edgekit.demo.tasks.anchors import SsdSpec, bundled, looks_like_raw_ssd, read_spec
 from edgekit.demo.tasks.base import Geometry, Outcome, Task, palette, sigmoid_if_logits
+from edgekit.demo.tasks.ssd import AnchorDecoder, Decoded, box_iou, nms
 from edgekit.errors import ConfigError
 from edgekit.runtimes.base import Session
+
+DEFAULT_THRESHOLD = 0.4
+DEFAULT_IOU = 0.45
 
 
 class Detector(Task):
@@ -26,17 +37,32 @@ class Detector(Task):
         session: Session,
         *,
         labels: list[str] | None = None,
-        threshold: float = 0.4,
-        iou: float = 0.45,
+        threshold: float | None = None,
+        iou: float | None = None,
         max_boxes: int = 100,
+        anchors: SsdSpec | dict | str | Path | None = None,
     ) -> None:
+        """Args:
+        threshold: the lowest score kept; None: the anchor file's min_score_thresh, else
+            0.4. iou: NMS overlap; None: the anchor file's, else 0.45.
+        anchors: options for raw SSD outputs (an SsdSpec, its dict, a TOML path or a
+            bundled name); None: the contract's `detection`, if any.
+        """
         super().__init__(session, labels=labels)
-        self.threshold, self.iou, self.max_boxes = threshold, iou, max_boxes
-        self.layout = layout_of([list(o.shape) for o in session.outputs])
+        self.iou, self.max_boxes = iou, max_boxes
+        shapes = [list(o.shape) for o in session.outputs]
+        spec = detection_spec(session, anchors)
+        self.anchored = AnchorDecoder(spec, self.pre.size, shapes) if spec else None
+        self.layout = "anchors" if spec else layout_of(shapes)
+        preset = spec.decode.min_score_thresh if spec else None
+        self.threshold = next(t for t in (threshold, preset, DEFAULT_THRESHOLD) if t is not None)
         # TF Object Detection label maps start with a "???" background entry
         self.label_offset = 1 if self.labels[:1] == ["???"] else 0
 
     def decode(self, outputs: list[np.ndarray], geo: Geometry) -> Outcome:
+        if self.anchored is not None:
+            found = self.anchored(outputs, self.threshold)
+            return self.outcome(self.anchored.suppress(found, self.iou, self.max_boxes), geo)
         if self.layout == "ssd":
             boxes, scores, classes = decode_ssd(outputs, geo)
         else:
@@ -44,22 +70,44 @@ class Detector(Task):
             boxes, scores, classes = decode_yolo(outputs[0], geo, self.threshold, n)
         keep = scores >= self.threshold
         boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
-        keep = nms(boxes, scores, classes, self.iou)[: self.max_boxes]
-        boxes = geo.to_frame(boxes[keep]) if len(keep) else np.zeros((0, 4), np.float32)
-        return Outcome(
-            [
-                {
-                    "label": self.label(int(c) + self.label_offset),
-                    "class": int(c),
-                    "score": round(float(s), 4),
-                    "box": [round(float(v), 1) for v in b],
-                }
-                for b, s, c in zip(boxes, scores[keep], classes[keep])
-            ]
-        )
+        iou = DEFAULT_IOU if self.iou is None else self.iou
+        keep = nms(boxes, scores, classes, iou)[: self.max_boxes]
+        no_points = np.zeros((len(keep), 0, 2), np.float32)
+        return self.outcome(Decoded(boxes[keep], scores[keep], classes[keep], no_points), geo)
+
+    def outcome(self, found: Decoded, geo: Geometry) -> Outcome:
+        """JSON-ready results in frame pixels; keypoints only where the model has them."""
+        boxes = geo.to_frame(found.boxes) if len(found.boxes) else np.zeros((0, 4), np.float32)
+        points = geo.points_to_frame(found.keypoints)
+        results = []
+        for b, s, c, p in zip(boxes, found.scores, found.classes, points):
+            r = {
+                "label": self.label(int(c) + self.label_offset),
+                "class": int(c),
+                "score": round(float(s), 4),
+                "box": [round(float(v), 1) for v in b],
+            }
+            if len(p):
+                r["keypoints"] = [[round(float(x), 1), round(float(y), 1)] for x, y in p]
+            results.append(r)
+        return Outcome(results)
 
     def draw(self, frame: np.ndarray, outcome: Outcome) -> None:
         draw_boxes(frame, outcome.results)
+
+
+def detection_spec(session: Session, anchors) -> SsdSpec | None:
+    """The anchor options given, else the contract's, else None."""
+    if isinstance(anchors, SsdSpec):
+        return anchors
+    if isinstance(anchors, dict):
+        return SsdSpec.from_dict(anchors)
+    if anchors is not None:
+        return read_spec(anchors)
+    recorded = getattr(session.contract, "detection", None) if session.contract else None
+    if recorded:
+        return SsdSpec.from_dict(recorded, where=f"the contract of {session.path.name}")
+    return None
 
 
 def layout_of(shapes: list[list[int]]) -> str:
@@ -68,6 +116,13 @@ def layout_of(shapes: list[list[int]]) -> str:
         return "ssd"
     if len(shapes) == 1 and len(shapes[0]) == 3 and min(shapes[0][1:]) >= 5:
         return "yolo"
+    if looks_like_raw_ssd(shapes):
+        raise ConfigError(
+            f"these outputs are raw SSD regressions against anchors, which need the model's "
+            f"anchor options; got: shapes {shapes} and no anchors; pass --anchors FILE.toml "
+            f"([anchors] and [decode] tables, MediaPipe's option names), e.g. --anchors "
+            f"{bundled()[0]} for MediaPipe's BlazeFace face detector"
+        )
     raise ConfigError(
         f"cannot read these outputs as detections; got: shapes {shapes}; expected SSD-style "
         "(boxes [1,N,4], classes, scores, count) or a YOLO-style head [1, 4+C, N]"
@@ -111,29 +166,6 @@ def decode_ssd(outputs: list[np.ndarray], geo: Geometry):
     return xyxy, scores[:n].astype(np.float32), classes[:n].astype(np.int64)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by per-class non-maximum suppression, best score first."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while len(order):
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        same = classes[rest] == classes[i]
-        overlap = box_iou(boxes[i : i + 1], boxes[rest])[0]
-        order = rest[~(same & (overlap > iou))]
-    return np.array(keep, dtype=np.int64)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between Nx4 and Mx4 x1y1x2y2 boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
-
-
 def match(found: list[dict], boxes: np.ndarray, labels: np.ndarray, *, iou_min: float) -> int:
     """How many true boxes a detection of the same class covers at IoU >= iou_min (greedy)."""
     used: set[int] = set()
@@ -174,3 +206,5 @@ def draw_boxes(frame: np.ndarray, results: list[dict]) -> None:
             thick,
             cv2.LINE_AA,
         )
+        for x, y in r.get("keypoints", []):
+            cv2.circle(frame, (round(x), round(y)), thick + 2, color, -1, cv2.LINE_AA)
