@@ -12,10 +12,12 @@ from tests.conftest import run_cli
 
 @pytest.fixture(scope="session")
 def ncnn_out(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ncnn-out") / "dir with space"  # absolute, with a space
-    res = run_cli("convert", "--to", "ncnn:fp32,ncnn:fp16,onnx:fp32", "-o", out, "--json")
+    root = tmp_path_factory.mktemp("ncnn-out")
+    # relative, with a space (absolute folders: tests/test_bench.py)
+    args = ["convert", "--to", "ncnn:fp32,ncnn:fp16,onnx:fp32", "-o", "dir with space"]
+    res = run_cli(*args, "--json", cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
-    return out, json.loads(res.stdout)
+    return root / "dir with space", json.loads(res.stdout)
 
 
 def test_example_converts_to_ncnn_and_passes_parity(ncnn_out):
