@@ -1,4 +1,4 @@
-"""The model zoo of `coverage.py`: keras.applications families at small input sizes and
+"""The model zoo of `conversion_coverage.py`: keras.applications families at small input sizes and
 hand-built models of the kinds users bring (several inputs or heads, non-image inputs,
 preprocessing layers, attention, recurrent layers, U-Net skips).
 

@@ -15,8 +15,8 @@ Each model converts in its own subprocess with a timeout, so a hang or a crash c
 row. Goal: edgekit succeeds wherever a direct exporter does, every fp32 artifact within
 1e-4 of Keras.
 
-    python benchmarks/coverage.py [--models NAME,...] [--timeout 420]
-    python benchmarks/coverage.py --markdown      # the README table from the saved results
+    python benchmarks/conversion_coverage.py [--models NAME,...] [--timeout 420]
+    python benchmarks/conversion_coverage.py --markdown   # the table from the saved results
 """
 
 from __future__ import annotations
@@ -25,44 +25,33 @@ import argparse
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from _common import RESULTS, save
-
-FORMATS = ("tflite", "openvino", "coreml", "onnx")
-TOLERANCE = 1e-4
-SAMPLES = 16
+from coverage_model import FORMATS, SAMPLES, TOLERANCE, cell, run_logged
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--models", default="", help="comma-separated zoo names (default: all)")
     ap.add_argument("--timeout", type=int, default=420, help="seconds per model")
-    ap.add_argument("--one", help=argparse.SUPPRESS)  # child: convert one model
-    ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--markdown", action="store_true", help="print the table from results")
     ap.add_argument(
         "--merge", action="store_true", help="replace only these models' rows in the results"
     )
-    ap.add_argument("--save-as", default="coverage", help="results name (default coverage)")
-    ap.add_argument("--merge-from", help="merge results NAME.json into coverage.json, no run")
+    ap.add_argument("--save-as", default="conversion_coverage", help="results name")
+    ap.add_argument("--merge-from", help="merge results NAME.json into the results, no run")
     args = ap.parse_args()
-    if args.one:
-        from _coverage_child import run_one
-
-        run_one(args.one, Path(args.result))
-        return
     if args.markdown:
-        print(markdown(json.loads((RESULTS / "coverage.json").read_text())))
+        print(markdown(json.loads((RESULTS / "conversion_coverage.json").read_text())))
         return
     if args.merge_from:
         extra = json.loads((RESULTS / f"{args.merge_from}.json").read_text())
         names = [m["model"] for m in extra["models"]]
-        _finish("coverage", *_merged(names, extra["rows"], extra["models"], extra["seconds"]))
+        merged = _merged(names, extra["rows"], extra["models"], extra["seconds"])
+        _finish("conversion_coverage", *merged)
         return
     import zoo
 
@@ -104,7 +93,7 @@ def _merged(names, rows, per_model, seconds):
     """The saved results with these models' rows and info replaced, zoo order kept."""
     import zoo
 
-    old = json.loads((RESULTS / "coverage.json").read_text())
+    old = json.loads((RESULTS / "conversion_coverage.json").read_text())
     order = [e.name for e in zoo.ZOO]
     keep = [r for r in old["rows"] if r["model"] not in names] + rows
     keep = [r for r in keep if r["model"] in order]  # models since taken out of the zoo
@@ -116,28 +105,32 @@ def _merged(names, rows, per_model, seconds):
 
 
 def _in_subprocess(name: str, timeout: int) -> tuple[list[dict], dict]:
-    """Convert one model in a child process; a timeout or crash gives failed cells."""
+    """Convert one model in a child process (multiprocessing, spawned: a fresh interpreter,
+    no re-run of this script); a timeout or crash gives failed cells."""
+    import multiprocessing
+
     with tempfile.TemporaryDirectory(prefix="coverage-") as tmp:
-        result = Path(tmp) / "result.json"
-        log = Path(tmp) / "child.log"
-        cmd = [sys.executable, __file__, "--one", name, "--result", str(result)]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TQDM_DISABLE": "1"}
+        result, log = Path(tmp) / "result.json", Path(tmp) / "child.log"
+        os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", TQDM_DISABLE="1")
+        child = multiprocessing.get_context("spawn").Process(
+            target=run_logged, args=(name, result, log), daemon=True
+        )
         t = time.perf_counter()
-        with open(log, "w") as fh:
-            try:
-                proc = subprocess.run(
-                    cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, env=env
-                )
-                why = "" if result.exists() else f"child exited {proc.returncode}: {_tail(log)}"
-            except subprocess.TimeoutExpired:
-                why = f"timed out after {timeout} s"
+        child.start()
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            why = f"timed out after {timeout} s"
+        else:
+            why = "" if result.exists() else f"child exited {child.exitcode}: {_tail(log)}"
         seconds = round(time.perf_counter() - t, 1)
         if result.exists():
             out = json.loads(result.read_text())
             out["info"]["seconds"] = seconds
             return out["rows"], out["info"]
     cells = [
-        _cell(name, fmt, tool, ok=False, error=why)
+        cell(name, fmt, tool, ok=False, error=why)
         for fmt in FORMATS
         for tool in ("edgekit", "direct")
     ]
@@ -147,28 +140,6 @@ def _in_subprocess(name: str, timeout: int) -> tuple[list[dict], dict]:
 def _tail(log: Path) -> str:
     lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     return lines[-1][:240] if lines else "no output"
-
-
-def _cell(model: str, fmt: str, tool: str, **kw) -> dict:
-    """One CSV row: a (model, format, tool) cell."""
-    row = {
-        "model": model,
-        "format": fmt,
-        "tool": tool,
-        "ok": False,
-        "route": "",
-        "max_abs": None,
-        "within_tol": None,
-        "checked": "",
-        "convert_s": None,
-        "error": "",
-        "fallback_errors": "",
-        "executed_precision": "",
-        "own_parity_max_abs": None,  # edgekit's own parity check (its 32 random inputs)
-        "own_parity_passed": None,
-    }
-    row.update(kw)
-    return row
 
 
 def summary(rows: list[dict]) -> dict:

@@ -1,18 +1,22 @@
-"""One model of `coverage.py`, run in its own process: both sides convert, every artifact
+"""One model of `conversion_coverage.py`, run in its own process: both sides convert, every artifact
 runs in the same runtime on the same inputs and is compared with Keras."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from coverage import FORMATS, SAMPLES, TOLERANCE, _cell
 
-SUFFIX = {"tflite": ".tflite", "openvino": ".xml", "coreml": ".mlpackage", "onnx": ".onnx"}
+from edgekit import formats
+
+FORMATS = ("tflite", "openvino", "coreml", "onnx")
+TOLERANCE = 1e-4
+SAMPLES = 16
 CORE_ML_CHECK = "structure only: Core ML runs only on macOS"
 
 
@@ -44,6 +48,14 @@ def run_one(name: str, result: Path) -> None:
     result.write_text(json.dumps({"rows": rows, "info": info}))
 
 
+def run_logged(name: str, result: Path, log: Path) -> None:
+    """In the child: its output (and the converters' C++ logs) go to `log`, fd level."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    run_one(name, result)
+
+
 def reference(model, xs: list[np.ndarray]) -> list[np.ndarray]:
     """Keras outputs, one sample at a time (the artifacts run batch 1)."""
     outs = []
@@ -68,11 +80,11 @@ def edgekit_side(name, path: Path, out: Path, xs, ref, names, short) -> list[dic
     for fmt in FORMATS:
         item = finished.get(fmt, {"format": fmt, "error": "not attempted"})
         if isinstance(item, dict):
-            rows.append(_cell(name, fmt, "edgekit", error=_one_line(item["error"])))
+            rows.append(cell(name, fmt, "edgekit", error=_one_line(item["error"])))
             continue
         fallback = "; ".join(f"{k}: {v}" for k, v in (item.route_errors or {}).items())
         parity = item.parity or {}
-        cell = _cell(
+        got = cell(
             name,
             fmt,
             "edgekit",
@@ -82,7 +94,7 @@ def edgekit_side(name, path: Path, out: Path, xs, ref, names, short) -> list[dic
             own_parity_max_abs=parity.get("max_abs"),
             own_parity_passed=parity.get("passed"),
         )
-        rows.append(_evaluate(cell, fmt, out / item.file, xs, ref, names, short))
+        rows.append(_evaluate(got, fmt, out / item.file, xs, ref, names, short))
     return rows
 
 
@@ -100,16 +112,16 @@ def direct_side(name, model, out: Path, xs, ref, names, short) -> list[dict]:
     out.mkdir(parents=True)
     rows = []
     for fmt in FORMATS:
-        dest = out / f"m{SUFFIX[fmt]}"
+        dest = out / f"m{formats.get(fmt).suffix}"
         route = "keras-export" if fmt != "coreml" else "coremltools.convert"
         t = time.perf_counter()
         try:
             _export(model, fmt, dest)
         except Exception as e:
-            rows.append(_cell(name, fmt, "direct", route=route, error=short(e)))
+            rows.append(cell(name, fmt, "direct", route=route, error=short(e)))
             continue
-        cell = _cell(name, fmt, "direct", route=route, convert_s=round(time.perf_counter() - t, 3))
-        rows.append(_evaluate(cell, fmt, dest, xs, ref, names, short))
+        got = cell(name, fmt, "direct", route=route, convert_s=round(time.perf_counter() - t, 3))
+        rows.append(_evaluate(got, fmt, dest, xs, ref, names, short))
     return rows
 
 
@@ -123,13 +135,13 @@ def _export(model, fmt: str, dest: Path) -> None:
     model.export(str(dest), format={"tflite": "litert"}.get(fmt, fmt), verbose=False)
 
 
-def _evaluate(cell: dict, fmt: str, path: Path, xs, ref, names, short) -> dict:
+def _evaluate(row: dict, fmt: str, path: Path, xs, ref, names, short) -> dict:
     """Run the artifact on `xs`; ok when it runs with the model's inputs and outputs."""
     try:
         if fmt == "coreml":
             _coreml_structure(path, len(xs), len(ref))
-            cell.update(ok=True, checked=CORE_ML_CHECK)
-            return cell
+            row.update(ok=True, checked=CORE_ML_CHECK)
+            return row
         run, specs, precision = _runner(fmt, path)
         order = _input_order(specs, xs, names)
         got = [run([xs[j][i : i + 1] for j in order]) for i in range(len(xs[0]))]
@@ -140,16 +152,16 @@ def _evaluate(cell: dict, fmt: str, path: Path, xs, ref, names, short) -> dict:
         outs = [np.concatenate([g[k] for g in got]) for k in range(len(got[0]))]
         err = _max_abs(ref, outs)
     except Exception as e:
-        cell.update(ok=False, error=short(e))
-        return cell
-    cell.update(
+        row.update(ok=False, error=short(e))
+        return row
+    row.update(
         ok=True,
         max_abs=float(err),
         within_tol=bool(err <= TOLERANCE),
         checked="numeric",
         executed_precision=precision,
     )
-    return cell
+    return row
 
 
 def _runner(fmt: str, path: Path):
@@ -247,3 +259,25 @@ def _coreml_structure(path: Path, n_in: int, n_out: int) -> None:
         raise RuntimeError(
             f"the package has {ins} inputs / {outs} outputs; Keras: {n_in} / {n_out}"
         )
+
+
+def cell(model: str, fmt: str, tool: str, **kw) -> dict:
+    """One CSV row: a (model, format, tool) cell."""
+    row = {
+        "model": model,
+        "format": fmt,
+        "tool": tool,
+        "ok": False,
+        "route": "",
+        "max_abs": None,
+        "within_tol": None,
+        "checked": "",
+        "convert_s": None,
+        "error": "",
+        "fallback_errors": "",
+        "executed_precision": "",
+        "own_parity_max_abs": None,  # edgekit's own parity check (its 32 random inputs)
+        "own_parity_passed": None,
+    }
+    row.update(kw)
+    return row
