@@ -137,7 +137,7 @@ def weighted_nms(found: Decoded, iou: float) -> Decoded:
     """MediaPipe's WEIGHTED algorithm, per class: the best box and every box overlapping it
     by more than `iou` merge into one, coordinates and keypoints averaged by score."""
     kept: list[tuple[np.ndarray, float, int, np.ndarray]] = []
-    for c in np.unique(found.classes):
+    for c in sorted(set(found.classes.tolist())):  # np.unique imports a module on first use
         idx = np.flatnonzero(found.classes == c)
         order = idx[np.argsort(-found.scores[idx], kind="stable")]
         while len(order):
