@@ -53,6 +53,7 @@ class Plan:
     input_shape: list[int] | None = None
     preprocess: str | Preprocess | None = None
     safe_mode: bool = True
+    imports: list[str] = field(default_factory=list)  # --import: user code, before loading
     strict: bool = False
     fail_fast: bool = False  # all or nothing: the first failing format stops the run
     detection: dict | None = None  # raw SSD anchor/decode options, recorded in the contract
@@ -93,6 +94,7 @@ def plan(
     input_shape=None,
     preprocess=None,
     safe_mode: bool = True,
+    imports=None,
     strict: bool = False,
     fail_fast: bool = False,
     detection: dict | None = None,
@@ -100,6 +102,7 @@ def plan(
     """Check every argument and expand formats x precisions; raises ConfigError on the first
     problem. Nothing heavy is imported here."""
     from edgekit.source import detect_kind
+    from edgekit.source.user_code import check as check_import
 
     detect_kind(Path(model))
     targets = _targets(to, precisions, recipe)
@@ -118,6 +121,7 @@ def plan(
         input_shape=input_shape,
         preprocess=preprocess or options.get("preprocess"),
         safe_mode=safe_mode,
+        imports=[str(i) for i in imports or ()],
         strict=strict,
         fail_fast=fail_fast,
         detection=detection,
@@ -126,6 +130,8 @@ def plan(
         p.labels = read_labels(labels)
     elif labels:
         p.labels = list(labels)
+    for spec in p.imports:
+        check_import(spec)
     for path, what in ((p.calib, "--calib"), (p.val, "--val")):
         if path is not None and not path.exists():
             raise ConfigError(f"{what} path not found; got: {path}")
@@ -174,7 +180,9 @@ def run(
     say = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
     say(f"loading {p.model}")
-    src = source_mod.load(p.model, input_shape=p.input_shape, safe_mode=p.safe_mode)
+    src = source_mod.load(
+        p.model, input_shape=p.input_shape, safe_mode=p.safe_mode, imports=p.imports
+    )
     contract = Contract(src.inputs, src.outputs, _preprocess(p.preprocess, src), p.labels)
     if p.detection:
         contract.task, contract.detection = "detection", p.detection
@@ -185,7 +193,7 @@ def run(
     digest = sha256(p.model)
     manifest = Manifest(
         contract,
-        {"path": str(p.model), "kind": src.kind, "sha256": digest},
+        {"path": str(p.model), "kind": src.kind, "loader": src.loader, "sha256": digest},
         calib.record() if calib else None,
         edgekit_version=_version(),
     )
@@ -244,6 +252,12 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
         calib, calib_samples, random_calib: calibration data (see edgekit.data).
         val: labelled folder (one subfolder per class) for accuracy; labels: file or list.
         input_shape, preprocess (preset name or Preprocess), safe_mode, strict.
+        imports: the user's modules or .py files that register the model's custom classes,
+            imported before loading (`edgekit.source.import_user_code`).
+        isolate: run in a child process (`edgekit.isolate`), so that a native crash cannot
+            kill the caller: retried once with safe settings, NativeCrashError if it crashes
+            again. The CLI always isolates; off here by default, because classes the caller
+            registered in this process (a notebook) do not exist in the child: pass imports.
         detection: anchor/decode options of an SSD without its post-processing op, as
             `edgekit.demo.tasks.anchors.SsdSpec.to_dict()` gives them; recorded in the
             contract (task "detection") for the demo and `Detector`.
@@ -253,12 +267,22 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
 
     Raises:
         ConfigError: a bad argument (before any work); ConversionError: a converter failed;
-        OutputMismatchError: with strict=True, an artifact missed its tolerance.
+        OutputMismatchError: with strict=True, an artifact missed its tolerance;
+        NativeCrashError: with isolate=True, the child crashed twice.
 
     Example:
         >>> report = edgekit.convert("model.keras", to="tflite", precisions="int8", calib="imgs/")
     """
     hooks = {k: options.pop(k, None) for k in ("progress", "done", "capture")}
+    if options.pop("isolate", False):
+        from edgekit import isolate
+
+        return isolate.call(
+            convert, model, stage=f"loading {model or 'the bundled example'}",
+            callbacks={k: hooks[k] for k in ("progress", "done") if hooks[k]},
+            capture=hooks["capture"] is not None,
+            leftovers=[(Path(options.get("out") or "edgekit-out"), ".staging-*")], **options,
+        )  # fmt: skip
     if model is None:
         return convert_example(**hooks, **options)
     return run(plan(model, **options), **hooks)

@@ -58,5 +58,24 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
+def import_option(fn):
+    """`--import MODULE|FILE.py` (repeatable), for every command that loads a Keras model."""
+    return click.option(
+        "--import",
+        "imports",
+        multiple=True,
+        metavar="MODULE|FILE.py",
+        help="Your code that registers the model's custom classes (repeatable).",
+    )(fn)
+
+
+def load_imports(imports) -> None:
+    """Import what `--import` named, in this process (commands that load in-process)."""
+    from edgekit.source import import_user_code
+
+    for spec in imports or ():
+        import_user_code(spec)
+
+
 def one_line(e: Exception) -> str:
     return " ".join(str(e).split())[:500]

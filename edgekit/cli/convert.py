@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from edgekit._quiet import Capture
-from edgekit.cli._common import console, guarded
+from edgekit.cli._common import console, guarded, import_option, load_imports
 
 
 def _shape(ctx, param, value):
@@ -67,6 +67,7 @@ def _detection(anchors: str | None) -> dict | None:
     metavar="FILE.toml|NAME",
     help="Record an SSD's anchor and decode options in the contract (see edgekit demo).",
 )
+@import_option
 @guarded
 def command(
     model,
@@ -92,6 +93,7 @@ def command(
     max_drop,
     max_float,
     anchors,
+    imports,
 ):
     """Convert MODEL (.keras, .h5 or SavedModel; default: the bundled example) and check
     every artifact against it."""
@@ -104,6 +106,7 @@ def command(
     if prune_spec or max_drop is not None:  # optimization steps (edgekit.cli.prune)
         from edgekit.cli.prune import before_convert
 
+        load_imports(imports)  # these steps load the model in this process
         model, labels = before_convert(model, prune_spec, train_data, labels, out)
         if max_drop is not None:
             from edgekit.cli.prune import budget_convert
@@ -128,9 +131,11 @@ def command(
             strict=strict,
             fail_fast=fail_fast,
             detection=_detection(anchors),
+            imports=imports,
             progress=steps.start,
             done=steps.finish,
-            capture=cap,
+            capture=cap if cap.enabled else None,
+            isolate=True,  # a native crash in TensorFlow or a converter is retried, not fatal
         )
     if as_json:
         click.echo(json.dumps(report.manifest.to_dict(), indent=2))

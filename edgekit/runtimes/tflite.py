@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
 from edgekit.contract import TensorSpec
 from edgekit.errors import ConfigError, MissingDependencyError, ModelLoadError
 from edgekit.fingerprint import isa_flags
+from edgekit.isolate import XNNPACK_ENV
 from edgekit.manifest import METADATA_KEY
 from edgekit.runtimes.base import Session
 
@@ -57,6 +59,8 @@ class TFLiteSession(Session):
         **_: object,
     ) -> None:
         super().__init__(path)
+        # edgekit.isolate's safe retry after a native crash turns XNNPACK off
+        xnnpack = xnnpack and os.environ.get(XNNPACK_ENV) != "0"
         self._xnnpack = xnnpack and not delegate
         self._flat = self.path.read_bytes()
         self._metadata = validate(self._flat, self.path.name)

@@ -1,7 +1,10 @@
-"""Load the source model (Keras 3 `.keras`, legacy `.h5`, SavedModel) and freeze it once.
+"""Load the source model (Keras 3 `.keras`, Keras 2 `.h5`, SavedModel) and freeze it once.
 
-Every converter starts from the same frozen TensorFlow graph, so the four formats see the
-same operations and names, and the model is traced only once per `convert` call.
+Every converter starts from the same frozen TensorFlow graph, so the formats see the same
+operations and names, and the model is traced only once per `convert` call. How each kind is
+read lives beside this file: `keras_file` (custom classes, KerasHub, other backends),
+`savedmodel` (signatures and variables, with a graph-level loader where Python objects cannot
+be revived), `user_code` (`--import`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +20,9 @@ import numpy as np
 
 from edgekit._deps import need
 from edgekit.contract import TensorSpec
-from edgekit.errors import ConfigError, ModelLoadError, UnsafeModelError
+from edgekit.errors import ConfigError, ModelLoadError
+from edgekit.source.keras_file import load_keras
+from edgekit.source.user_code import import_user_code
 
 log = logging.getLogger(__name__)
 H5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -60,6 +66,7 @@ class SourceModel:
     keras_model: object = None
     frozen: object = None  # tf ConcreteFunction with variables folded into constants
     first_layer: str = ""
+    loader: str = ""  # how it was read: "keras", "tf-saved-model-signatures", "tf1-session"
     _fn: object = field(default=None, repr=False)
     _exports: dict = field(default_factory=dict, repr=False)
 
@@ -111,35 +118,57 @@ def columns(x) -> list[np.ndarray]:
 
 
 def load(
-    path: Path, *, input_shape: list[int] | None = None, safe_mode: bool = True
+    path: Path,
+    *,
+    input_shape: list[int] | None = None,
+    safe_mode: bool = True,
+    imports: Sequence[str | Path] = (),
 ) -> SourceModel:
-    """Load and freeze a model. Safe mode refuses layers that run code from the file."""
+    """Load a model and freeze it.
+
+    Args:
+        path: a `.keras` file, a Keras 2 `.h5` or a SavedModel folder.
+        input_shape: the input's shape where the model leaves sizes open (one input only).
+        safe_mode: Keras' safe mode: layers that run code from the file are refused.
+        imports: the user's modules or .py files to import first (`import_user_code`), so
+            the custom classes they register resolve.
+
+    Returns:
+        SourceModel: reference `predict`, the frozen graph, I/O specs and how it was read.
+
+    Raises:
+        ModelLoadError, UnsafeModelError, ConfigError, MissingDependencyError.
+    """
     path = Path(path)
     kind = detect_kind(path)
+    for spec in imports:
+        import_user_code(spec)
     tf = need("tensorflow", what="converting models")
     tf.get_logger().setLevel(logging.ERROR)
+    keras_model = sig = None
     if kind == "savedmodel":
-        fn, sig_ins, names, first = _savedmodel(path, tf)
-        keras_model = None
+        from edgekit.source import savedmodel
+
+        sig = savedmodel.load(path, tf)
+        _check_float(sig.inputs)
+        fn, sig_ins, names, first, loader = sig.fn, sig.inputs, sig.outputs, "", sig.loader
     else:
-        keras_model = _keras(path, kind, safe_mode)
+        keras_model = load_keras(path, kind, safe_mode=safe_mode)
         fn, sig_ins, names, first = _keras_fn(keras_model, tf)
+        loader = "keras"
     in_names = _unique([_clean(s.name or f"input_{i}") for i, s in enumerate(sig_ins)])
     shapes = _input_shapes(sig_ins, input_shape, path)
     specs = [tf.TensorSpec(sh, tf.float32, name=n) for sh, n in zip(shapes, in_names)]
 
-    def call(*xs):
-        out = fn(list(xs))
-        return [out[n] for n in names] if isinstance(out, dict) else _as_list(out)
-
-    traced = tf.function(lambda *xs: tuple(call(*xs)), input_signature=specs)
-    frozen = _freeze(traced.get_concrete_function())
+    if sig is not None and sig.graph_def is not None:  # already frozen: wrapped as it is
+        frozen = sig.function(specs, _unique([_clean(n) for n in names]), tf)
+    else:
+        frozen = _trace(fn, names, specs, tf)
 
     def run(xs: list[np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(o) for o in frozen(*[tf.constant(a, tf.float32) for a in xs])]
 
-    out_shapes = [list(t.shape) for t in frozen.structured_outputs]
-    outputs = [TensorSpec(_clean(n), s) for n, s in zip(names, out_shapes)]
+    outputs = [TensorSpec(_clean(n), s) for n, s in zip(names, _output_shapes(frozen, run, shapes))]
     return SourceModel(
         path=path,
         kind=kind,
@@ -148,31 +177,30 @@ def load(
         keras_model=keras_model,
         frozen=frozen,
         first_layer=first,
+        loader=loader,
         _fn=run,
     )
 
 
-def _keras(path: Path, kind: str, safe_mode: bool):
-    keras = need("keras", what="loading Keras models")
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
-    except Exception as e:  # Keras raises bare ValueError/TypeError/OSError for all of these
-        text = str(e)
-        if "safe_mode" in text or "Lambda" in text and "unsafe" in text.lower():
-            raise UnsafeModelError(
-                f"{path.name} contains a Lambda layer or other code that would run on load; "
-                "safe mode refused it. If you trust this file, pass --no-safe-mode "
-                "(Python: safe_mode=False)"
-            ) from e
-        if "Unknown layer" in text or "Could not locate" in text or "custom" in text.lower():
-            raise ModelLoadError(
-                f"{path.name} uses a custom layer that is not registered: {_first_line(text)}; "
-                "import the module that defines it (keras.saving.register_keras_serializable)"
-            ) from e
-        raise ModelLoadError(
-            f"cannot load {path.name} as a {kind} model: {_first_line(text)}; is the file "
-            "complete? re-save it from Keras"
-        ) from e
+def _trace(fn, names: list[str], specs: list, tf):
+    """`fn` traced at the fixed input shapes, variables folded into constants."""
+
+    def call(*xs):
+        out = fn(list(xs))
+        return [out[n] for n in names] if isinstance(out, dict) else _as_list(out)
+
+    traced = tf.function(lambda *xs: tuple(call(*xs)), input_signature=specs)
+    return _freeze(traced.get_concrete_function())
+
+
+def _output_shapes(frozen, run, in_shapes: list[list[int]]) -> list[list[int]]:
+    """The outputs' shapes as traced, else as computed: a graph restored by the TF1 loader
+    calls functions whose output shapes TensorFlow does not infer."""
+    static = [t.shape for t in frozen.structured_outputs]
+    if all(s.rank is not None and None not in s.as_list() for s in static):
+        return [s.as_list() for s in static]
+    got = run([np.zeros(sh, np.float32) for sh in in_shapes])
+    return [list(g.shape) for g in got]
 
 
 def _keras_fn(model, tf):
@@ -198,26 +226,6 @@ def _check_float(tensors) -> None:
                 f"input {getattr(t, 'name', '?')!r} is {dtype}; edgekit converts models with "
                 "float inputs; feed token ids or indices through a float input and cast inside"
             )
-
-
-def _savedmodel(path: Path, tf):
-    try:
-        loaded = tf.saved_model.load(str(path))
-    except Exception as e:
-        raise ModelLoadError(f"cannot load SavedModel {path}: {_first_line(str(e))}") from e
-    sig = loaded.signatures.get("serving_default")
-    if sig is None:
-        raise ModelLoadError(f"SavedModel {path} has no serving_default signature; re-export it")
-    args = sig.structured_input_signature[1]
-    arg_names = sorted(args)
-    _check_float([args[n] for n in arg_names])
-    names = sorted(sig.structured_outputs)
-
-    def fn(xs, _keep=loaded):  # the default keeps the variables alive with the function
-        return sig(**dict(zip(arg_names, xs)))
-
-    sigs = [tf.TensorSpec(args[n].shape, tf.float32, name=n) for n in arg_names]
-    return fn, sigs, names, ""
 
 
 def _input_shapes(sigs, override, path) -> list[list[int]]:
@@ -276,6 +284,4 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _first_line(text: str) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unknown error")
-    return line[:200]
+__all__ = ["SourceModel", "load", "detect_kind", "columns", "import_user_code", "load_keras"]
