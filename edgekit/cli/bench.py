@@ -91,16 +91,14 @@ def command(
     for s in skipped:
         out_console.print(f"[yellow]skipped[/] {s}")
     out_console.print(f"[dim]{env['cpu']}, {env['cores']} cores, {env['os']}[/]")
-    if json_path:
-        json_path.write_text(
-            json.dumps({"machine": env, "results": [r.to_dict() for r in results]}, indent=2)
-        )
-    if csv_path:
-        write_csv(csv_path, results, env)
     cross = None
     if targets:  # estimated rows per target beside the measured ones
         cross = cross_report(artifacts, targets, results, report_dir, budget_ms)
         out_console.print(cross_table(cross.rows, budget_ms))
+    if json_path:
+        json_path.write_text(json.dumps(json_document(env, results, cross), indent=2))
+    if csv_path:
+        write_csv(csv_path, results, env)
     if report_dir and (results or cross):
         Path(report_dir).mkdir(parents=True, exist_ok=True)
         chart = None
@@ -114,6 +112,17 @@ def command(
             budget_ms=budget_ms,
         )  # fmt: skip
         out_console.print(f"chart: {chart}  report: {page}")
+
+
+def json_document(env: dict, results, cross) -> dict:
+    """What the tables show: measured results (`"basis": "measured"`) and, with --target,
+    the estimated rows (`"basis": "estimated"`, the estimate's own basis in `estimate_basis`)."""
+    doc = {"machine": env, "results": [{**r.to_dict(), "basis": "measured"} for r in results]}
+    if cross is not None:
+        doc["estimates"] = [
+            {**e, "basis": "estimated", "estimate_basis": e.get("basis")} for e in cross.estimates
+        ]
+    return doc
 
 
 def cross_report(artifacts, targets: str, results, report_dir, budget_ms):
