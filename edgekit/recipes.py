@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
-
+from edgekit import _toml as toml
 from edgekit.errors import ConfigError
 
 PACKAGE = Path(__file__).parent
@@ -41,8 +40,8 @@ def read_toml(folder: str, name: str, build):
         choices = ", ".join(listing(folder))
         raise ConfigError(f"unknown {what}; got: {name!r}; choose from {choices}")
     try:
-        return build(tomllib.loads(path.read_text()))
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
+        return build(toml.loads(path.read_text()))
+    except (toml.TOMLDecodeError, KeyError, TypeError) as e:
         raise ConfigError(f"{what} file {path.name} is malformed: {e}") from e
 
 

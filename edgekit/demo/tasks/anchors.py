@@ -182,7 +182,7 @@ def read_spec(path_or_name: str | Path) -> SsdSpec:
     Raises:
         ConfigError: no such file or name, a TOML syntax error, or a bad option.
     """
-    import tomllib
+    from edgekit import _toml as toml
 
     path = Path(path_or_name)
     if not path.is_file() and path.suffix == "" and (BUNDLED / f"{path.name}.toml").is_file():
@@ -193,8 +193,8 @@ def read_spec(path_or_name: str | Path) -> SsdSpec:
             f"and [decode] tables, or a bundled name: {', '.join(bundled())}"
         )
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        data = toml.loads(path.read_text(encoding="utf-8"))
+    except (toml.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"anchors file {path.name} is not valid TOML; got: {e}") from e
     return SsdSpec.from_dict(data, where=path.name)
 
