@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli._common import console, guarded
+from edgekit.cli._common import console, guarded, import_option, load_imports
 
 
 def _targets(value: str | None) -> list[str]:
@@ -32,8 +32,10 @@ def _targets(value: str | None) -> list[str]:
               help="Add an `edgekit bench --json` file as measurements of --target.")  # fmt: skip
 @click.option("--clear-calibration", is_flag=True, help="Forget your calibration rows.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@import_option
 @guarded
-def command(model, target, runtime, precision, threads, calibrate, clear_calibration, as_json):
+def command(model, target, runtime, precision, threads, calibrate, clear_calibration, as_json,
+            imports):  # fmt: skip
     """Estimate latency per hardware target (labelled estimates with an ~80% interval)."""
     from edgekit.errors import ConfigError
     from edgekit.estimate import calibrate as cal
@@ -62,6 +64,7 @@ def command(model, target, runtime, precision, threads, calibrate, clear_calibra
         )
     from edgekit.estimate.estimator import estimate
 
+    load_imports(imports)  # a Keras model's costs are read from the model, in this process
     with console(True).status("estimating"):
         found = estimate(model, targets, runtime=runtime, precision=precision, threads=threads)
     if as_json:

@@ -92,6 +92,8 @@ def missing(config, keras) -> list[tuple[str, str]]:
         top = module.split(".")[0]
         if top in KERAS_MODULES or top in HUB_PACKAGES or module == "builtins":
             continue
+        if name.startswith("__"):  # Keras' own markers: __keras_tensor__, __numpy__, ...
+            continue
         if keras.saving.get_registered_object(name) is not None or _builtin(name, keras):
             continue
         found.setdefault(name, module)
@@ -149,21 +151,18 @@ def explain(e: Exception, path: Path, kind: str, config, keras) -> Exception:
             "SavedModel (model.save('folder')) and convert the folder"
         )
     if absent:
-        names = ", ".join(_named(n, m) for n, m in absent)
+        names = ", ".join(n for n, _ in absent)
+        modules = [m for _, m in absent if m and m != "__main__" and not m.startswith("edgekit_")]
+        example = f", e.g. --import {modules[0]}" if modules else ""
         return ModelLoadError(
-            f"{path.name} uses {names}, not registered in this process; got: no class "
-            "registered under that name; pass --import MODULE|FILE.py naming the code that "
-            "defines it with @keras.saving.register_keras_serializable (Python: imports=[...])"
+            f"{path.name} uses a class that is not registered; got: {names}; pass --import "
+            "MODULE|FILE.py with the code that registers it "
+            f"(@keras.saving.register_keras_serializable){example}; Python: imports=[...]"
         )
     return ModelLoadError(
         f"cannot load {path.name} as a {kind} model: {first_line(text)}; is the file "
         "complete? re-save it from Keras"
     )
-
-
-def _named(name: str, module: str) -> str:
-    where = f" (module {module})" if module and module != "__main__" else ""
-    return f"{name}{where}"
 
 
 def first_line(text: str, limit: int = 240) -> str:

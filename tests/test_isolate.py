@@ -1,0 +1,133 @@
+"""Native crashes contained: a stage that dies from a signal is retried once with safe
+settings, and a second death is one line and exit 1 with nothing half-written.
+
+The crashes are real signals in a real child process: a NULL read through ctypes (a native
+SIGSEGV, as TensorFlow's would be) in the library tests, and the documented test hook
+EDGEKIT_CRASH_AT (the child SIGSEGVs itself at a stage) in the CLI tests.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from edgekit import isolate
+from edgekit.errors import NativeCrashError, OutputMismatchError
+from tests.conftest import run_cli
+
+
+def work(x: int, *, progress) -> dict:
+    """Reports two stages, returns what the child saw."""
+    progress("loading numbers")
+    progress("adding")
+    keys = ("TF_ENABLE_ONEDNN_OPTS", isolate.XNNPACK_ENV, "OMP_NUM_THREADS")
+    return {"sum": x + 1, "env": {k: os.environ.get(k) for k in keys}, "pid": os.getpid()}
+
+
+def crash_unless_safe(folder: str, *, progress) -> str:
+    """Dies from a real SIGSEGV unless oneDNN is off, as the prune crash of issue 13 did;
+    leaves a staging folder behind first."""
+    progress("fine-tuning")
+    Path(folder, ".staging-x").mkdir(parents=True)
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    return "trained"
+
+
+def always_crash(folder: str, *, progress) -> None:
+    progress("calibrating")
+    Path(folder, ".staging-y").mkdir(parents=True)
+    ctypes.string_at(0)
+
+
+def crash_unless_safe_env(*, progress) -> dict:
+    progress("checking")
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        ctypes.string_at(0)
+    return {k: os.environ.get(k) for k in isolate.SAFE_ENV}
+
+
+def mismatch() -> None:
+    raise OutputMismatchError("tflite fp32 missed parity", max_diff=0.5, tolerance=1e-4)
+
+
+def test_result_and_progress_come_back():
+    seen = []
+    got = isolate.call(work, 41, callbacks={"progress": seen.append}, stage="starting")
+    assert got["sum"] == 42 and got["pid"] != os.getpid()
+    assert seen == ["loading numbers", "adding"]
+    assert got["env"]["TF_ENABLE_ONEDNN_OPTS"] != "0"  # the first attempt: settings as given
+
+
+def test_exception_keeps_its_type_and_fields():
+    with pytest.raises(OutputMismatchError, match="missed parity") as info:
+        isolate.call(mismatch)
+    assert (info.value.max_diff, info.value.tolerance) == (0.5, 1e-4)
+
+
+def test_native_crash_is_retried_with_safe_settings(tmp_path, caplog):
+    seen = []
+    with caplog.at_level("WARNING", logger="edgekit"):
+        got = isolate.call(
+            crash_unless_safe, str(tmp_path / "out"), callbacks={"progress": seen.append},
+            leftovers=[(tmp_path / "out", ".staging-*")],
+        )  # fmt: skip
+    assert got == "trained"
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line == (
+        "native code crashed (SIGSEGV) while fine-tuning; retrying once with oneDNN off, "
+        "XNNPACK off and one thread"
+    )
+    assert seen == ["fine-tuning", "fine-tuning"]
+    # the crashed attempt's staging folder was removed; the retry's own is still there
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".staging-x"]
+
+
+def test_second_crash_names_stage_and_signal_and_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(NativeCrashError) as info:
+        isolate.call(always_crash, str(out), callbacks={"progress": print},
+                     leftovers=[(out, ".staging-*")])  # fmt: skip
+    text = str(info.value)
+    assert "crashed (SIGSEGV) while calibrating" in text
+    assert "oneDNN off, XNNPACK off and one thread" in text
+    assert not out.exists()  # made by the child, empty once its leftovers went
+
+
+def test_safe_settings_reach_the_child():
+    got = isolate.call(crash_unless_safe_env, callbacks={"progress": lambda m: None})
+    assert got == isolate.SAFE_ENV
+
+
+def test_cli_convert_crash_once_retries_and_passes(tiny_keras, tmp_path, monkeypatch):
+    monkeypatch.setenv(isolate.CRASH_ENV, "converting tflite:once")
+    out = tmp_path / "out"
+    res = run_cli("convert", tiny_keras, "--to", "tflite", "-o", out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    crashed = [ln for ln in res.stderr.splitlines() if "native code crashed" in ln]
+    assert crashed == [
+        "warning: native code crashed (SIGSEGV) while converting tflite fp32; retrying once "
+        "with oneDNN off, XNNPACK off and one thread"
+    ]
+    manifest = json.loads((out / "edgekit.json").read_text())
+    (art,) = manifest["artifacts"]
+    assert art["parity"]["passed"]
+    assert art["parity"]["execution"]["settings"]["xnnpack"] is False  # the safe retry's run
+    # the crashed attempt's staging folder is gone: only what the retry published is there
+    assert sorted(p.name for p in out.iterdir()) == ["edgekit.json", "tiny_fp32.tflite"]
+
+
+def test_cli_convert_crash_twice_is_one_line_exit_1_nothing_left(tiny_keras, tmp_path, monkeypatch):
+    """At loading (the crashed staging folder of a later stage: the test above)."""
+    monkeypatch.setenv(isolate.CRASH_ENV, "loading")
+    out = tmp_path / "out"
+    res = run_cli("convert", tiny_keras, "--to", "onnx", "-o", out)
+    assert res.returncode == 1
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in res.stderr
+    assert f"crashed (SIGSEGV) while loading {tiny_keras}, also on the retry" in errors[0]
+    assert not out.exists()
