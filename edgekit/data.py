@@ -8,6 +8,8 @@ behind an explicit flag. Every set records where it came from in the manifest.
 from __future__ import annotations
 
 import logging
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,30 +69,115 @@ def read_labelled(
     preprocess: Preprocess | None,
     labels: list[str] | None,
     count: int | None = None,
+    flag: str = "--val",
 ) -> Samples:
-    """A validation folder with one subfolder per class; classes map to `labels` by name."""
+    """A folder with one subfolder per class. With `labels` (the model's output order) each
+    subfolder maps to its label BY NAME (case, `_`, `-` and spaces ignored), whatever the
+    folder order; without, classes are the subfolders in sorted order.
+
+    Raises:
+        ConfigError: no such folder, no class subfolders, or a subfolder that is no label.
+    """
     p = Path(folder)
     if not p.is_dir():
-        raise ConfigError(f"validation folder not found; got: {p}; pass DIR/<class>/<image>")
+        raise ConfigError(f"{flag} folder not found; got: {p}; pass DIR/<class>/<image>")
     subdirs = sorted(d for d in p.iterdir() if d.is_dir())
     if not subdirs:
         raise ConfigError(f"{p} has no class subfolders; lay it out as DIR/<class>/<image>")
-    classes = labels or [d.name for d in subdirs]
-    unknown = [d.name for d in subdirs if d.name not in classes]
-    if unknown:
-        raise ConfigError(
-            f"validation classes {unknown} are not in the labels {classes}; "
-            "rename the folders or fix --labels"
-        )
+    classes = list(labels) if labels else [d.name for d in subdirs]
+    index = class_index(classes, [d.name for d in subdirs], flag=flag)
     files, ys = [], []
     for d in subdirs:
         imgs = _images(d)
         files += imgs
-        ys += [classes.index(d.name)] * len(imgs)
+        ys += [index[d.name]] * len(imgs)
     if count:
         files, ys = files[:count], ys[:count]
-    x = _load_images(files, p, preprocess, flag="--val")
+    x = _load_images(files, p, preprocess, flag=flag)
     return Samples(x, "labelled-images", str(p), np.asarray(ys), classes)
+
+
+def label_key(name: str) -> str:
+    """A class name as folders and label files may spell it: case, `_`, `-`, spaces ignored."""
+    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+
+
+def class_index(labels: list[str], folders: list[str], *, flag: str = "--val") -> dict[str, int]:
+    """Folder name -> index of the label it names. Raises ConfigError for a folder that names
+    no label (one line: the folders, the labels, how to fix)."""
+    keys = {label_key(name): i for i, name in enumerate(labels)}
+    unknown = [f for f in folders if label_key(f) not in keys]
+    if unknown:
+        shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
+        raise ConfigError(
+            f"{flag} class folders {unknown} name no label of the model; got labels: {shown}; "
+            "rename the folders to label names or pass --labels FILE (one label a line, in "
+            "the model's output order)"
+        )
+    return {f: keys[label_key(f)] for f in folders}
+
+
+def label_order_warning(
+    y: np.ndarray, predicted: np.ndarray, classes: list[str], *, flag: str = "--val"
+) -> str | None:
+    """One line when class folders read in sorted order probably do not follow the model's
+    output order, else None. Two signs, each a test that chance alone rarely passes:
+    the model's accuracy is not significantly above chance (one-sided binomial test, p >= 1%),
+    or matching folders to outputs one-to-one by the confusion matrix would raise the accuracy
+    by at least 10 points and 5 samples (what a swapped order looks like)."""
+    y, predicted = np.asarray(y).ravel(), np.asarray(predicted).ravel()
+    n, k = len(y), int(len(classes))
+    if n < 2 * k or k < 2:
+        return None
+    hits = int(np.sum(y == predicted))
+    chance = binomial_tail(hits, n, 1 / k) >= 0.01
+    matched = _matched_hits(y, predicted, max(k, int(predicted.max()) + 1))
+    swapped = matched - hits >= max(5, 0.1 * n)
+    if not (chance or swapped):
+        return None
+    why = (
+        f"near chance ({100 / k:.0f}%)"
+        if chance
+        else f"{100 * matched / n:.0f}% if the folders were matched to other outputs"
+    )
+    return (
+        f"the model scores {100 * hits / n:.0f}% on {flag} ({n} images, classes in folder "
+        f"order {', '.join(classes[:6])}{', ...' if k > 6 else ''}): {why}; the folder order "
+        "probably differs from the model's output order: pass --labels FILE with the class "
+        "names in output order, one a line"
+    )
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), in log space (no scipy on the light install)."""
+    if k <= 0:
+        return 1.0
+    i = np.arange(k, n + 1, dtype=np.float64)
+    logs = (
+        math.lgamma(n + 1)
+        - np.array([math.lgamma(v + 1) + math.lgamma(n - v + 1) for v in i])
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+    )
+    top = logs.max()
+    return float(min(1.0, math.exp(top) * np.sum(np.exp(logs - top))))
+
+
+def _matched_hits(y: np.ndarray, predicted: np.ndarray, k: int) -> int:
+    """Hits of the best one-to-one folder -> output matching, greedily by confusion count
+    (a lower bound of the optimal matching, so the warning errs on the quiet side)."""
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (y.astype(np.int64), predicted.astype(np.int64)), 1)
+    rows, cols, total = set(), set(), 0
+    for flat in np.argsort(-confusion, axis=None, kind="stable"):
+        r, c = divmod(int(flat), k)
+        if confusion[r, c] == 0:
+            break
+        if r not in rows and c not in cols:
+            rows.add(r)
+            cols.add(c)
+            total += int(confusion[r, c])
+    return total
 
 
 def random(

@@ -111,11 +111,11 @@ def test_m_n_pattern_holds_and_depthwise_is_skipped():
 def test_structured_rewrite_computes_what_the_masked_model_computes():
     import keras
 
-    from edgekit.optimize import _graph
+    from edgekit.optimize import channels
     from edgekit.optimize.structured import _choose, _zero_inputs, flops, rebuild
 
     model = _graph_model()
-    cg = _graph.trace(model)
+    cg = channels.trace(model)
     groups = cg.prunable()
     assert len(groups) == 5  # the residual pair is one group; outputs stay whole
     keep = {g: _choose(model, cg, g, 0.4, 4, "l2") for g in groups}

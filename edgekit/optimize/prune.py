@@ -22,13 +22,18 @@ import numpy as np
 
 from edgekit._deps import need
 from edgekit.errors import ConfigError
-from edgekit.optimize import _train
+from edgekit.optimize import finetune
+from edgekit.optimize.masks import MaskKeeper, holds_m_n, m_n_mask
 
 log = logging.getLogger(__name__)
+__all__ = ["MaskKeeper", "PruneConfig", "PruneData", "PruneResult", "holds_m_n", "m_n_mask",
+           "prepare", "prune", "prune_with", "sparsity_of"]  # fmt: skip
 SCHEDULES = ("constant", "polynomial")
 SCOPES = ("layer", "global")
 # kernels pruned per layer type; depthwise kernels have no input-channel reduction axis
 KERNELS = {"kernel", "depthwise_kernel", "pointwise_kernel"}
+HELD_OUT = 0.15  # of --data, to pick the best epoch by agreement with the original
+FAR = 5.0  # points lost beyond which a pruning run without a budget warns
 
 
 @dataclass
@@ -51,11 +56,12 @@ class PruneConfig:
     m_n: tuple[int, int] | None = None
     exclude: list[str] = field(default_factory=list)
     min_weights: int = 1024
-    epochs: int = 2
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    ramp: float = 0.6
+    epochs: int = 8
+    batch_size: int = 16
+    learning_rate: float = 3e-4
+    ramp: float = 0.5
     updates: int = 8  # mask updates over the ramp
+    temperature: float = 2.0  # distillation: softens the original's probabilities
 
     def __post_init__(self) -> None:
         if not 0 <= self.sparsity < 1:
@@ -75,7 +81,11 @@ class PruneConfig:
 
 @dataclass
 class PruneResult:
-    """The pruned model, sparsity per pruned kernel, and accuracy before and after."""
+    """The pruned model, sparsity per pruned kernel, and how close it stays to the original.
+
+    `agreement` is the top-1 agreement with the original model on the scored set (the
+    held-out part of `data`, or `val`); `accuracy_*` need labels. `tried` lists every
+    sparsity a budget search fine-tuned, with its figures."""
 
     model: object
     layers: dict[str, float]
@@ -83,6 +93,18 @@ class PruneResult:
     accuracy_before: float | None = None
     accuracy_after: float | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # layer -> why it stayed dense
+    agreement: float | None = None
+    scored_on: str = ""  # what the figures were measured on, and how many samples
+    finetune: dict = field(default_factory=dict)
+    tried: list[dict] = field(default_factory=list)
+    max_drop: float | None = None
+    met: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drop(self) -> float | None:
+        """Points lost: accuracy with labels, else top-1 agreement with the original."""
+        return drop_of(self.accuracy_before, self.accuracy_after, self.agreement)
 
     def to_dict(self) -> dict:
         return {
@@ -90,8 +112,37 @@ class PruneResult:
             "sparsity": self.sparsity,
             "accuracy_before": self.accuracy_before,
             "accuracy_after": self.accuracy_after,
+            "agreement": self.agreement,
+            "drop": self.drop,
+            "scored_on": self.scored_on,
             "skipped": self.skipped,
+            "finetune": self.finetune,
+            "tried": self.tried,
+            "max_drop": self.max_drop,
+            "met": self.met,
+            "notes": self.notes,
         }
+
+
+def drop_of(before: float | None, after: float | None, agreement: float | None) -> float | None:
+    """Accuracy points lost when labels scored both, else 100 x (1 - top-1 agreement)."""
+    if before is not None and after is not None:
+        return round(100 * (before - after), 3)
+    return None if agreement is None else round(100 * (1 - agreement), 3)
+
+
+@dataclass
+class PruneData:
+    """The original model and the data a pruning run uses, read once: `train` to fine-tune
+    on, `held` (cut from it) to pick the best epoch, `scored` for the figures; each with the
+    original's outputs on it (the distillation targets)."""
+
+    original: object
+    train: finetune.Dataset | None
+    held: finetune.Dataset | None
+    scored: finetune.Dataset | None
+    teacher: dict[str, list[np.ndarray]]
+    scored_on: str = ""
 
 
 def parse_m_n(text: str) -> tuple[int, int]:
@@ -110,58 +161,137 @@ def prune(
     config: PruneConfig | None = None,
     val=None,
     labels=None,
+    preprocess: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PruneResult:
-    """Prune a Keras model by weight magnitude and fine-tune it with the masks held.
+    """Prune a Keras model by weight magnitude and fine-tune it, masks held, to reproduce
+    the original model's outputs (distillation: labels are not needed).
 
     Args:
-        model: a keras.Model or a path to a .keras/.h5 file.
-        data: fine-tuning data: a labelled image folder (DIR/<class>/<image>), an (x, y) pair
-            or a .npz with x and y; None prunes in one shot without fine-tuning.
+        model: a keras.Model or a path to a .keras/.h5 file (not changed).
+        data: fine-tuning inputs: a folder of images (unlabelled is enough), a labelled
+            folder (DIR/<class>/<image>), an x array, an (x, y) pair or a .npz with x
+            (and y); None prunes in one shot without fine-tuning.
         config: PruneConfig (sparsity, schedule, scope, M:N, exclusions, epochs).
-        labels: class names in the model's output order (list or labels file) for folders.
-        val: labelled data for accuracy before/after; default 10% held out of `data`.
+        val: data to score on (agreement with the original; accuracy with labels);
+            default: the part of `data` held out to pick the best epoch.
+        labels: class names in the model's output order (list or labels file): labelled
+            folders map to them by name.
+        preprocess: pixel scaling preset ("raw", "unit", "tf", "torch"); default as convert.
 
     Returns:
-        PruneResult whose `model` is a plain Keras model (uncompiled, no custom layers).
+        PruneResult whose `model` is a plain Keras model (uncompiled, no custom layers);
+        `notes` holds a warning when the result strays far from the original.
 
     Raises:
         ConfigError: bad settings or data; nothing in the model can be pruned.
     """
+    prep = prepare(model, data, val=val, labels=labels, preprocess=preprocess)
+    result = prune_with(prep, config or PruneConfig(), progress=progress)
+    result.notes += far_warning(result)
+    for note in result.notes:
+        log.warning(note)
+    return result
+
+
+def prepare(model, data=None, *, val=None, labels=None, preprocess=None) -> PruneData:
+    """Load the model and the data once for one or several pruning runs (see PruneData)."""
+    need("keras", what="pruning")
+    original = load_model(model)
+    read = lambda src, flag: finetune.dataset(  # noqa: E731
+        original, src, labels=labels, preprocess=preprocess, flag=flag
+    )
+    train = read(data, "--data") if data is not None else None
+    held = None
+    if train is not None:
+        train, held = train.split(HELD_OUT)
+    scored = read(val, "--val") if val is not None else held
+    teacher = {
+        name: finetune.outputs(original, s.x)
+        for name, s in (("train", train), ("held", held), ("scored", scored))
+        if s is not None
+    }
+    what = "--val" if val is not None else "the held-out part of --data"
+    scored_on = f"{what} ({len(scored.x)} samples)" if scored is not None else ""
+    return PruneData(original, train, held, scored, teacher, scored_on)
+
+
+def prune_with(
+    prep: PruneData, config: PruneConfig, *, progress: Callable[[str], None] | None = None
+) -> PruneResult:
+    """One pruning run on prepared data; the original model in `prep` stays untouched."""
     keras = need("keras", what="pruning")
-    config = config or PruneConfig()
     say = progress or log.info
-    model = load_model(model)
+    model = strip(prep.original, keras)
     targets, skipped = _targets(model, config)
     if not targets:
         raise ConfigError(
             f"no layer to prune (skipped: {skipped}); lower --min-weights or change --exclude"
         )
-    train, held = _split(model, data, val, labels)
-    before = _train.accuracy(model, held) if held else None
-    masks = MaskKeeper(targets, config, steps=_steps(train, config))
+    masks = MaskKeeper(targets, config, steps=_schedule_steps(prep.train, config))
     masks.update(0)
     masks.apply()
-    if train is not None and config.epochs:
-        say(f"fine-tuning {len(targets)} pruned layers for {config.epochs} epochs")
-        _train.compile_for_finetune(model, config.learning_rate)
-        model.fit(
-            train.x,
-            train.y,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            callbacks=[masks.callback()],
-            verbose=0,
-        )
+    if prep.train is not None and config.schedule == "constant":
+        finetune.recalibrate_batchnorm(model, prep.train.x)
+    tuned = {}
+    if prep.train is not None and config.epochs:
+        say(f"fine-tuning {len(targets)} pruned layers for {config.epochs} epochs "
+            f"(distillation from the original, BatchNorm frozen)")  # fmt: skip
+        per_epoch = max(1, math.ceil(len(prep.train.x) / config.batch_size))
+        record = finetune.distill(
+            model, prep.train, prep.held, teacher_train=prep.teacher["train"],
+            teacher_held=prep.teacher["held"], epochs=config.epochs,
+            batch_size=config.batch_size, learning_rate=config.learning_rate,
+            temperature=config.temperature, callbacks=[masks.callback()],
+            eligible=lambda epoch: epoch * per_epoch >= masks.ramp_end or epoch == config.epochs,
+        )  # fmt: skip
+        tuned = record.to_dict()
     else:
         masks.update(masks.steps)
         masks.apply()
     clean = strip(model, keras)
-    after = _train.accuracy(clean, held) if held else None
-    layers = sparsity_of(clean, names=[v.path.split("/")[0] for v in targets])
+    result = PruneResult(clean, sparsity_of(clean, names=_layer_names(targets)),
+                         _zeros(targets), skipped=skipped, finetune=tuned,
+                         scored_on=prep.scored_on)  # fmt: skip
+    score(result, prep)
+    return result
+
+
+def score(result, prep: PruneData) -> None:
+    """Fill in a result's agreement, and accuracy before/after, on the scored set."""
+    if prep.scored is None:
+        return
+    s, teacher = prep.scored, prep.teacher["scored"]
+    after = finetune.agreement(result.model, s.x, teacher, s.y)
+    result.agreement = after.top1
+    if s.y is not None and after.accuracy is not None:
+        result.accuracy_before = float(np.mean(teacher[0].argmax(-1) == s.y))
+        result.accuracy_after = after.accuracy
+
+
+def far_warning(result, limit: float = FAR) -> list[str]:
+    """One line when pruning cost more than `limit` points (and no budget was asked for)."""
+    d = result.drop
+    if d is None or d <= limit:
+        return []
+    what = (
+        f"accuracy {100 * result.accuracy_before:.1f}% -> {100 * result.accuracy_after:.1f}%"
+        if result.accuracy_after is not None
+        else f"top-1 agreement with the original {100 * result.agreement:.1f}%"
+    )
+    return [
+        f"pruning lost {d:.1f} points ({what} on {result.scored_on}); try a lower sparsity, "
+        "more --epochs or more --data, or --max-drop to search the sparsity that holds it"
+    ]
+
+
+def _layer_names(targets) -> list[str]:
+    return [v.path.split("/")[0] for v in targets]
+
+
+def _zeros(targets) -> float:
     total = sum(int(np.prod(v.shape)) for v in targets)
-    zeros = sum(int(np.sum(v.numpy() == 0)) for v in targets)
-    return PruneResult(clean, layers, zeros / total, before, after, skipped)
+    return sum(int(np.sum(v.numpy() == 0)) for v in targets) / total
 
 
 def load_model(model):
@@ -178,11 +308,25 @@ def load_model(model):
     return keras.models.load_model(model, compile=False)
 
 
-def strip(model, keras):
-    """A fresh, uncompiled copy: no optimizer state, no callbacks, the same (sparse) weights."""
-    clean = model.__class__.from_config(model.get_config())
+def strip(model, keras=None):
+    """A fresh, uncompiled copy: no optimizer state, no callbacks, no weight regularizers,
+    the same (sparse) weights. Regularizers go because they only pull weights while
+    training, and here they would pull the model away from the original it is distilled
+    from (Adam turns even their small gradients into full-size steps)."""
+    clean = model.__class__.from_config(_no_regularizers(model.get_config()))
     clean.set_weights(model.get_weights())
     return clean
+
+
+def _no_regularizers(config):
+    if isinstance(config, dict):
+        return {
+            k: None if k.endswith("_regularizer") else _no_regularizers(v)
+            for k, v in config.items()
+        }
+    if isinstance(config, list):
+        return [_no_regularizers(v) for v in config]
+    return config
 
 
 def sparsity_of(model, names: list[str] | None = None) -> dict[str, float]:
@@ -223,99 +367,7 @@ def _targets(model, config: PruneConfig):
     return targets, skipped
 
 
-def _split(model, data, val, labels=None):
-    if data is None:
-        return None, _train.dataset(model, val, labels=labels) if val is not None else None
-    train = _train.dataset(model, data, labels=labels)
-    if val is not None:
-        return train, _train.dataset(model, val, labels=labels)
-    return train.split(0.1)
-
-
-def _steps(train, config: PruneConfig) -> int:
+def _schedule_steps(train, config: PruneConfig) -> int:
     if train is None:
         return 1
     return max(1, math.ceil(len(train.x) / config.batch_size) * config.epochs)
-
-
-class MaskKeeper:
-    """Holds one 0/1 mask per kernel, raised along the schedule; `callback()` re-applies
-    them after every training batch."""
-
-    def __init__(self, variables, config: PruneConfig, *, steps: int) -> None:
-        self.variables = variables
-        self.config = config
-        self.steps = steps
-        self.step = 0
-        self.masks = [np.ones(v.shape, np.float32) for v in variables]
-        ramp_end = max(1, int(steps * config.ramp))
-        every = max(1, ramp_end // max(1, config.updates))
-        self.update_at = set(range(0, ramp_end + 1, every)) | {ramp_end}
-        self.ramp_end = ramp_end
-
-    def callback(self):
-        """A keras.callbacks.Callback that advances the schedule and re-applies the masks."""
-        import keras
-
-        keeper = self
-
-        class HoldMasks(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None) -> None:
-                keeper.step += 1
-                if keeper.step in keeper.update_at:
-                    keeper.update(keeper.step)
-                keeper.apply()
-
-        return HoldMasks()
-
-    def target(self, step: int) -> float:
-        """Sparsity at a training step under the schedule."""
-        s = self.config.sparsity
-        if self.config.schedule == "constant" or self.config.m_n:
-            return s
-        t = min(1.0, step / self.ramp_end)
-        return s * (1 - (1 - t) ** 3)
-
-    def update(self, step: int) -> None:
-        """Recompute masks from the current magnitudes (zeros stay zero: masks only grow)."""
-        s = self.target(step)
-        weights = [np.abs(v.numpy()) * m for v, m in zip(self.variables, self.masks)]
-        if self.config.m_n:
-            self.masks = [m_n_mask(w, *self.config.m_n) for w in weights]
-        elif self.config.scope == "global":
-            allw = np.concatenate([w.ravel() for w in weights])
-            cut = _threshold(allw, s)
-            self.masks = [(w > cut).astype(np.float32) for w in weights]
-        else:
-            self.masks = [(w > _threshold(w.ravel(), s)).astype(np.float32) for w in weights]
-
-    def apply(self) -> None:
-        for v, m in zip(self.variables, self.masks):
-            v.assign(v.numpy() * m)
-
-
-def _threshold(values: np.ndarray, sparsity: float) -> float:
-    """The magnitude below or at which `sparsity` of the values fall (-1 keeps all)."""
-    k = int(round(sparsity * values.size))
-    if k <= 0:
-        return -1.0
-    return float(np.partition(values, k - 1)[k - 1])
-
-
-def m_n_mask(weights: np.ndarray, n: int, m: int) -> np.ndarray:
-    """Keep the n largest magnitudes of every m consecutive weights along axis -2 (inputs)."""
-    w = np.moveaxis(np.abs(weights), -2, -1)
-    groups = w.reshape(*w.shape[:-1], w.shape[-1] // m, m)
-    order = np.argsort(-groups, axis=-1, kind="stable")
-    mask = np.zeros_like(groups, dtype=np.float32)
-    np.put_along_axis(mask, order[..., :n], 1.0, axis=-1)
-    return np.moveaxis(mask.reshape(w.shape), -1, -2)
-
-
-def holds_m_n(weights: np.ndarray, n: int, m: int, axis: int = -2) -> bool:
-    """True when every m consecutive weights along `axis` have at most n non-zeros."""
-    w = np.moveaxis(np.asarray(weights), axis, -1)
-    if w.shape[-1] % m:
-        return False
-    groups = w.reshape(*w.shape[:-1], w.shape[-1] // m, m)
-    return bool(np.all(np.count_nonzero(groups, axis=-1) <= n))

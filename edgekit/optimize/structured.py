@@ -21,8 +21,8 @@ import numpy as np
 
 from edgekit._deps import need
 from edgekit.errors import ConfigError
-from edgekit.optimize import _graph, _train
-from edgekit.optimize.prune import load_model, strip
+from edgekit.optimize import channels, finetune
+from edgekit.optimize.prune import PruneData, drop_of, far_warning, prepare, score, strip
 
 log = logging.getLogger(__name__)
 CRITERIA = ("l1", "l2", "sensitivity")
@@ -40,6 +40,15 @@ class StructuredResult:
     accuracy_before: float | None = None
     accuracy_after: float | None = None
     sensitivity: dict[str, float] = field(default_factory=dict)
+    agreement: float | None = None  # top-1 with the original on the scored set
+    scored_on: str = ""
+    finetune: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drop(self) -> float | None:
+        """Points lost: accuracy with labels, else top-1 agreement with the original."""
+        return drop_of(self.accuracy_before, self.accuracy_after, self.agreement)
 
     def to_dict(self) -> dict:
         return {
@@ -48,7 +57,12 @@ class StructuredResult:
             "flops_after": self.flops_after,
             "accuracy_before": self.accuracy_before,
             "accuracy_after": self.accuracy_after,
+            "agreement": self.agreement,
+            "drop": self.drop,
+            "scored_on": self.scored_on,
             "sensitivity": self.sensitivity,
+            "finetune": self.finetune,
+            "notes": self.notes,
         }
 
 
@@ -59,23 +73,28 @@ def prune_channels(
     ratio: float = 0.3,
     criterion: str = "l2",
     multiple: int = 4,
-    epochs: int = 3,
+    epochs: int = 8,
     batch_size: int = 32,
-    learning_rate: float = 5e-4,
+    learning_rate: float = 1e-3,
     val=None,
     labels=None,
+    preprocess: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> StructuredResult:
-    """Remove `ratio` of the channels of every prunable group, then fine-tune.
+    """Remove `ratio` of the channels of every prunable group, then fine-tune the slimmer
+    model to reproduce the original's outputs (distillation; BatchNorm frozen; the epoch
+    that agrees best with the original on a held-out part of `data` is kept).
 
     Args:
         model: keras.Model or path to a .keras/.h5 functional (or Sequential) model.
-        data: fine-tuning data (labelled image folder, (x, y) or .npz); None: no fine-tuning.
+        data: fine-tuning inputs (image folder, labelled or not; x, (x, y) or .npz);
+            None: no fine-tuning.
         ratio: fraction of channels removed per group (mean over groups with "sensitivity").
         criterion: "l1"/"l2" filter norm, or "sensitivity" (needs data or val).
         multiple: channels kept per group are rounded up to a multiple of this (SIMD width).
         labels: class names in the model's output order (list or labels file) for folders.
-        val: labelled data for accuracy before/after and sensitivity; default 10% of data.
+        val: data to score on and to measure sensitivity; default the held-out part of data.
+        preprocess: pixel scaling preset for image folders ("raw", "unit", "tf", "torch").
 
     Raises:
         ConfigError: bad ratio/criterion, a subclassed model, or nothing prunable.
@@ -85,48 +104,48 @@ def prune_channels(
         raise ConfigError(f"--structured takes a channel fraction in (0, 1); got: {ratio}")
     if criterion not in CRITERIA:
         raise ConfigError(f"unknown criterion; got: {criterion!r}; choose from {CRITERIA}")
+    if data is None and val is None and criterion == "sensitivity":
+        raise ConfigError("--criterion sensitivity needs --data or --val to measure accuracy")
     say = progress or log.info
-    model = load_model(model)
+    prep = prepare(model, data, val=val, labels=labels, preprocess=preprocess)
+    model = prep.original
     if not isinstance(model, keras.Model) or not hasattr(model, "operations"):
         raise ConfigError("structured pruning needs a functional or Sequential Keras model")
-    cg = _graph.trace(model)
+    cg = channels.trace(model)
     groups = cg.prunable()
     if not groups:
         raise ConfigError(
             "no channels can be removed: every conv/dense output reaches a model output or a "
             "layer edgekit cannot see through (Reshape, Flatten, custom layers)"
         )
-    train, held = _split(model, data, val, criterion, labels)
-    before = _train.accuracy(model, held) if held else None
     ratios = {g: ratio for g in groups}
     sens: dict[str, float] = {}
     if criterion == "sensitivity":
         say(f"measuring the sensitivity of {len(groups)} channel groups")
-        ratios, sens = _by_sensitivity(model, cg, groups, ratio, multiple, held)
+        ratios, sens = _by_sensitivity(model, cg, groups, ratio, multiple, prep)
     keep = {g: _choose(model, cg, g, ratios[g], multiple, criterion) for g in groups}
     slim = rebuild(model, cg, keep, keras)
-    if train is not None and epochs:
-        say(f"fine-tuning the pruned model for {epochs} epochs")
-        _train.compile_for_finetune(slim, learning_rate)
-        slim.fit(train.x, train.y, epochs=epochs, batch_size=batch_size, verbose=0)
+    record = {}
+    if prep.train is not None and epochs:
+        say(f"fine-tuning the pruned model for {epochs} epochs "
+            "(distillation from the original, BatchNorm frozen)")  # fmt: skip
+        record = finetune.distill(
+            slim, prep.train, prep.held, teacher_train=prep.teacher["train"],
+            teacher_held=prep.teacher["held"], epochs=epochs, batch_size=batch_size,
+            learning_rate=learning_rate,
+        ).to_dict()  # fmt: skip
         slim = strip(slim, keras)
-    after = _train.accuracy(slim, held) if held else None
-    channels = {
+    channels_kept = {
         name: (cg.sizes[g], len(keep.get(cg.root(g), range(cg.sizes[g]))))
         for name, g in cg.writes.items()
     }
-    return StructuredResult(slim, channels, flops(model), flops(slim), before, after, sens)
-
-
-def _split(model, data, val, criterion, labels=None):
-    if data is None and val is None and criterion == "sensitivity":
-        raise ConfigError("--criterion sensitivity needs --data or --val to measure accuracy")
-    if data is None:
-        return None, _train.dataset(model, val, labels=labels) if val is not None else None
-    train = _train.dataset(model, data, labels=labels)
-    return (
-        (train, _train.dataset(model, val, labels=labels)) if val is not None else train.split(0.1)
-    )
+    result = StructuredResult(slim, channels_kept, flops(model), flops(slim), sensitivity=sens,
+                              scored_on=prep.scored_on, finetune=record)  # fmt: skip
+    score(result, prep)
+    result.notes += far_warning(result)
+    for note in result.notes:
+        log.warning(note)
+    return result
 
 
 def _norms(model, cg, g: int, p: int) -> np.ndarray:
@@ -156,16 +175,18 @@ def _choose(model, cg, g: int, ratio: float, multiple: int, criterion: str) -> n
     return np.sort(np.argsort(-scores, kind="stable")[:n])
 
 
-def _by_sensitivity(model, cg, groups, ratio, multiple, held):
-    """Accuracy lost when each group alone loses `ratio` of its channels (its consumers'
-    input weights zeroed, which computes exactly what removal does); the least sensitive
-    groups then lose more channels, the most sensitive fewer, same mean ratio."""
-    base = _train.accuracy(model, held)
+def _by_sensitivity(model, cg, groups, ratio, multiple, prep: PruneData):
+    """Top-1 agreement with the original lost when each group alone loses `ratio` of its
+    channels (its consumers' input weights zeroed, which computes exactly what removal
+    does); the least sensitive groups then lose more channels, the most sensitive fewer,
+    same mean ratio."""
+    s, teacher = prep.scored, prep.teacher["scored"]
     drops = {}
     for g in groups:
         keep = _choose(model, cg, g, ratio, multiple, "l2")
         saved = _zero_inputs(model, cg, g, keep)
-        drops[g] = base - _train.accuracy(model, held)
+        a = finetune.agreement(model, s.x, teacher)
+        drops[g] = (1 - a.top1) if a.top1 is not None else a.mse
         for var, value in saved:
             var.assign(value)
     order = sorted(groups, key=lambda g: drops[g])  # least sensitive first
@@ -183,7 +204,7 @@ def _zero_inputs(model, cg, g: int, keep: np.ndarray):
     drop_mask[keep] = False
     for name, idx in cg.consumers(g):
         layer = model.get_layer(name)
-        if type(layer).__name__ not in _graph.PRODUCERS:
+        if type(layer).__name__ not in channels.PRODUCERS:
             continue
         # a separable conv reads its input through the depthwise kernel
         separable = type(layer).__name__.startswith("Separable")
@@ -222,7 +243,7 @@ def _slice(w, layer, in_keep, out_keep) -> np.ndarray:
     value = w.numpy()
     name = w.path.split("/")[-1]
     kind = type(layer).__name__
-    if kind in _graph.PRODUCERS:
+    if kind in channels.PRODUCERS:
         if name in ("kernel", "pointwise_kernel") and in_keep is not None:
             value = value[..., in_keep, :]
         if name == "depthwise_kernel" and in_keep is not None:
@@ -230,7 +251,7 @@ def _slice(w, layer, in_keep, out_keep) -> np.ndarray:
         if out_keep is not None and name in ("kernel", "pointwise_kernel", "bias"):
             value = value[..., out_keep]
         return value
-    if kind in _graph.DEPTHWISE and in_keep is not None:
+    if kind in channels.DEPTHWISE and in_keep is not None:
         return value[..., in_keep, :] if name == "kernel" else value[..., in_keep]
     if in_keep is not None and value.ndim:
         return value[..., in_keep]  # BatchNorm, LayerNorm, PReLU: one value per channel
@@ -242,7 +263,7 @@ def flops(model) -> int:
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind not in _graph.PRODUCERS and kind not in _graph.DEPTHWISE:
+        if kind not in channels.PRODUCERS and kind not in channels.DEPTHWISE:
             continue
         out = layer.output.shape
         positions = int(np.prod([d for d in out[1:-1] if d])) if len(out) > 2 else 1
