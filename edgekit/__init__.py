@@ -38,6 +38,7 @@ _LAZY = {
     "convert": "edgekit.conversion:convert",
     "benchmark": "edgekit.bench:benchmark",
     "estimate": "edgekit.estimate:estimate",
+    "plan": "edgekit.planner:plan",
     "prune": "edgekit.optimize:prune",
     "prune_channels": "edgekit.optimize:prune_channels",
     "run_demo": "edgekit.demo:run_demo",

@@ -17,6 +17,8 @@ EXTRAS = {
     "tf2onnx": "convert",
     "onnx": "convert",
     "onnxruntime": "onnx",
+    "optuna": "plan",
+    "ray": "ray",
     "cv2": "",
 }
 

@@ -50,10 +50,22 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Recipe:
+    """A recipe by name (`converters/NAME.toml`) or by the path of a TOML file of the same
+    shape (`edgekit plan` writes one beside its pick)."""
+
     def build(data: dict) -> Recipe:
         targets = [parse_target(t) for t in data["targets"]]
         return Recipe(name, data.get("description", ""), targets, data.get("options", {}))
 
+    path = Path(name)
+    if path.suffix == ".toml" or len(path.parts) > 1:
+        if not path.is_file():
+            raise ConfigError(f"recipe file not found; got: {name}; pass a recipe name "
+                              f"({', '.join(names())}) or an existing .toml file")  # fmt: skip
+        try:
+            return build(toml.loads(path.read_text()))
+        except (toml.TOMLDecodeError, KeyError, TypeError) as e:
+            raise ConfigError(f"recipe file {path} is malformed: {e}") from e
     return read_toml("converters", name, build)
 
 

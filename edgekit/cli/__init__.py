@@ -17,6 +17,7 @@ COMMANDS = {
     "convert": "edgekit.cli.convert",
     "bench": "edgekit.cli.bench",
     "estimate": "edgekit.cli.estimate",
+    "plan": "edgekit.cli.plan",
     "demo": "edgekit.cli.demo",
     "prune": "edgekit.cli.prune",
     "devices": "edgekit.cli.devices",

@@ -1,0 +1,238 @@
+"""`edgekit plan`: real conversions of the bundled example, real runtimes, real estimates,
+Optuna's real search, and a real local Ray instance; spaces kept to a few candidates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import artifacts_in, run_cli
+from tests.test_bad_input import check_refused
+
+# a few candidates: two precisions of TFLite and ONNX fp32, the model's own size, no pruning
+SMALL = ("--only", "tflite:fp32,tflite:int8,onnx", "--prune", "0", "--sizes", "64")
+DEVICES = "rpi5,jetson-orin-nano,pixel4"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plan_cache(tmp_path_factory):
+    """One plan cache for this module (the CLI's subprocesses inherit it): conversions made
+    by one test are reused by the next, as they are for a user."""
+    old = os.environ.get("EDGEKIT_CACHE")
+    os.environ["EDGEKIT_CACHE"] = str(tmp_path_factory.mktemp("plan-cache"))
+    yield Path(os.environ["EDGEKIT_CACHE"])
+    if old is None:
+        os.environ.pop("EDGEKIT_CACHE")
+    else:
+        os.environ["EDGEKIT_CACHE"] = old
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--target", "rpi9", "--budget-ms", "5"), ("unknown device", "rpi9", "rpi5")),
+        (("--target", "rpi5", "--budget-ms", "0"), ("--budget-ms", "got: 0")),
+        (("--target", "rpi5", "--budget-ms", "-3"), ("--budget-ms", "got: -3")),
+        (("--target", "rpi5", "--budget-ms", "5", "--on", "pi@host"), ("--on", "pi@host")),
+        (("--target", "rpi5,pixel4", "--budget-ms", "5", "--on", "ssh://pi@h"),
+         ("--on ID=URL", "rpi5, pixel4")),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
+    out = tmp_path / "out"
+    check_refused(run_cli("plan", *args, "-o", out), out, words=words)
+
+
+def test_max_drop_without_val_for_a_model_of_ones_own(tiny_keras, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("plan", tiny_keras, "--target", "rpi5", "--budget-ms", "5", "--max-drop", "1",
+                "-o", out)  # fmt: skip
+    check_refused(r, out, words=("--max-drop needs --val", "got: --max-drop 1"))
+
+
+def test_space_derives_from_the_registry_and_the_profiles():
+    from edgekit import formats
+    from edgekit.device.profiles import get
+    from edgekit.planner import space
+
+    for tid in ("rpi5", "pixel4", "jetson-orin-nano", "local"):
+        t = space.targets([tid])[0]
+        sp = space.space(t, native_size=64, resizable=True, prunable=True, calibrated=True,
+                         max_drop=1.0)  # fmt: skip
+        runs = {formats.runtime(r).format for r in t.profile.runtimes}
+        assert set(sp.precisions) <= runs, (tid, sp.precisions)
+        for fmt, precs in sp.precisions.items():
+            assert "npu" not in precs
+            assert set(precs) - {space.BUDGETED} <= set(formats.get(fmt).precisions)
+        assert sp.sizes == [None, 48, 32] and sp.prunes == list(space.PRUNE_LEVELS)
+        assert all(space.BUDGETED in precs for f, precs in sp.precisions.items()
+                   if f in ("tflite", "openvino"))  # fmt: skip
+    local = space.targets(["local"])[0]
+    cpu = {formats.runtime(r).format for r in local.profile.runtimes
+           if formats.runtime(r).unit == "cpu"}  # fmt: skip
+    bare = space.space(local, native_size=None, resizable=False, prunable=False,
+                       calibrated=False, max_drop=None)  # fmt: skip
+    assert set(bare.precisions) == cpu and bare.sizes == [None] and bare.prunes == [0.0]
+    assert not any(formats.needs_calibration(f, p) for f, ps in bare.precisions.items()
+                   for p in ps)  # fmt: skip
+    assert get("pixel4").id == "pixel4"
+
+
+def test_devices_without_a_device_are_estimated_with_interval_and_basis(tmp_path):
+    out = tmp_path / "edgekit-out"
+    r = run_cli("plan", "--target", DEVICES, "--budget-ms", "50", "--threads", "4", *SMALL,
+                "--trials", "3", "--json", "-o", out, timeout=900)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert [t["target"] for t in doc["targets"]] == DEVICES.split(",")
+    for t in doc["targets"]:
+        assert t["pick"] is not None or t["reason"], t
+        rows = t["front"] + ([t["pick"]] if t["pick"] else [])
+        assert rows, t
+        for row in rows:
+            assert row["basis"] == "estimated"
+            assert row["latency_low_ms"] <= row["latency_ms"] <= row["latency_high_ms"]
+            assert row["latency_basis"]  # what the estimate rests on
+            for key in ("format", "precision", "prune", "input_size", "threads",
+                        "accuracy", "accuracy_drop", "artifact"):  # fmt: skip
+                assert key in row
+        if t["pick"]:
+            assert t["pick"]["latency_high_ms"] <= 50  # the upper bound meets the budget
+            assert Path(t["pick"]["artifact"]).is_file()
+            assert t["pick"]["accuracy_drop"] is None  # no --max-drop: still scored on val
+            assert (out / t["target"] / "recipe.toml").is_file()
+
+
+def test_nothing_meets_the_budget_exits_1_naming_the_closest(tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("plan", "--target", "rpi5", "--budget-ms", "0.001", "--max-drop", "1",
+                "--threads", "4", *SMALL, "--trials", "2", "-o", out, timeout=900)  # fmt: skip
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr + r.stdout
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and ("closest: tflite" in err[0] or "closest: onnx" in err[0]), err
+    assert "relax --budget-ms to" in err[0]
+    assert not (out / "rpi5" / "recipe.toml").exists()  # no pick, no artifact
+    assert json.loads((out / "plan.json").read_text())["targets"][0]["pick"] is None
+
+
+def test_local_pick_is_measured_and_its_recipe_reproduces_it(tmp_path):
+    import edgekit
+
+    rel = Path("plan-out")
+    os.chdir(tmp_path)  # a relative output folder, as users type it
+    try:
+        r = edgekit.plan(targets="local", budget_ms=1000, max_drop=1.0, out=rel,
+                         only="tflite:fp32,tflite:int8", prunes=[0], sizes=[64], threads=[1],
+                         trials=2)  # fmt: skip
+        again = edgekit.plan(targets="local", budget_ms=1000, max_drop=1.0, out=rel,
+                             only="tflite:fp32,tflite:int8", prunes=[0], sizes=[64],
+                             threads=[1], trials=2)  # fmt: skip
+    finally:
+        os.chdir(Path(__file__).parent.parent)
+    tp = r.targets[0]
+    assert tp.pick is not None and tp.pick.latency.basis == "measured"
+    assert tp.pick.drop <= 1.0 and tp.pick.candidate.format == "tflite"
+    picked = tmp_path / tp.files["artifact"]
+    assert picked.is_file() and (tmp_path / rel / "local" / "front.png").stat().st_size > 1000
+    # the second call reads every conversion from the cache: the same artifacts and scores
+    assert [p.artifact for p in again.targets[0].front] == [p.artifact for p in tp.front]
+    assert [p.accuracy for p in again.targets[0].front] == [p.accuracy for p in tp.front]
+    recipe = tmp_path / tp.files["recipe"]
+    conv = run_cli("convert", "--recipe", recipe, "--calib", _example_calib(), "-o",
+                   tmp_path / "again", timeout=600)  # fmt: skip
+    assert conv.returncode == 0, conv.stderr[-2000:]
+    remade = [n for n in artifacts_in(tmp_path / "again") if n.endswith(".tflite")]
+    assert remade == [picked.name]
+    x = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+    with edgekit.load(picked) as a, edgekit.load(tmp_path / "again" / remade[0]) as b:
+        np.testing.assert_allclose(a.predict(x), b.predict(x), atol=0.02)
+
+
+def test_recipe_path_that_does_not_exist_is_one_line(tmp_path):
+    out = tmp_path / "out"
+    r = run_cli("convert", "--recipe", tmp_path / "nope.toml", "-o", out)
+    check_refused(r, out, words=("recipe file not found", "nope.toml"))
+
+
+def _example_calib() -> Path:
+    from edgekit.planner.cache import folder
+
+    return folder("example") / "calib-200" / "images"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def ray_head(tmp_path):
+    """A local Ray instance on 127.0.0.1, started by this test and stopped by its pid; its
+    workers keep their own cache, so what they convert has to travel back."""
+    import tempfile
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="ekray-", dir="/tmp")  # Ray's socket paths must be short
+    env = {**os.environ, "EDGEKIT_CACHE": str(tmp_path / "ray-workers-cache"),
+           "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+    proc = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+         "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
+         "--temp-dir", temp],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for(port, proc)
+        yield f"127.0.0.1:{port}", tmp_path / "ray-workers-cache"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        import shutil
+
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for(port: int, proc, timeout: float = 120) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        assert proc.poll() is None, "ray start --head exited"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(1)
+    raise TimeoutError(f"Ray did not listen on {port}")
+
+
+def test_ray_cluster_gives_the_same_front_as_local_workers(ray_head, tmp_path, monkeypatch):
+    import edgekit
+
+    address, worker_cache = ray_head
+    opts = dict(targets="rpi5", budget_ms=50, max_drop=1.0, only="tflite:fp32,tflite:int8",
+                prunes=[0], sizes=[64], threads=[1, 4], trials=4)  # fmt: skip
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "local-cache"))
+    here = edgekit.plan(out=tmp_path / "local", **opts).targets[0]
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "driver-cache"))
+    there = edgekit.plan(out=tmp_path / "ray", ray=address, **opts).targets[0]
+    assert any(worker_cache.rglob("*.tflite")), "nothing was converted on the Ray workers"
+    assert all(str(tmp_path / "driver-cache") in p.artifact for p in there.front)
+
+    def key(tp):
+        return [(p.candidate, p.latency.ms, p.latency.high_ms, p.accuracy) for p in tp.front]
+
+    assert key(here) and key(here) == key(there)
+    assert here.pick.candidate == there.pick.candidate
