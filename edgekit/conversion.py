@@ -251,7 +251,8 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
         out: output folder (default "edgekit-out"); gets the artifacts and edgekit.json.
         calib, calib_samples, random_calib: calibration data (see edgekit.data).
         val: labelled folder (one subfolder per class) for accuracy; labels: file or list.
-        input_shape, preprocess (preset name or Preprocess), safe_mode, strict.
+        input_shape, preprocess, safe_mode, strict: a shape for dynamic models; a preset name
+            or Preprocess; Keras safe mode (default on); raise on a parity miss.
         imports: the user's modules or .py files that register the model's custom classes,
             imported before loading (`edgekit.source.import_user_code`).
         isolate: run in a child process (`edgekit.isolate`), so that a native crash cannot
