@@ -163,3 +163,26 @@ def test_keras_saved_under_jax_backend_loads_as_is(tmp_path):
     report = edgekit.convert(DATA / "jax_backend.keras", to="tflite", out=tmp_path / "out")
     assert report.artifacts[0].parity["passed"]
     assert report.manifest.source["loader"] == "keras"
+
+
+def test_weights_only_h5_says_how_to_make_a_model(tiny_keras, tmp_path):
+    import keras
+
+    from edgekit.errors import ModelLoadError
+
+    weights = tmp_path / "tiny.weights.h5"
+    keras.saving.load_model(tiny_keras).save_weights(weights)
+    with pytest.raises(ModelLoadError, match=r"weights only.*model\.load_weights"):
+        edgekit.convert(weights, to="onnx", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_input_size_example_keeps_the_known_sizes(tmp_path):
+    import keras
+
+    inp = keras.Input((40, None, 1))
+    x = keras.layers.Conv2D(2, 3)(inp)
+    path = tmp_path / "dyn.keras"
+    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)).save(path)
+    with pytest.raises(edgekit.ConfigError, match=r"e\.g\. --input-shape 1,40,<size>,1"):
+        edgekit.convert(path, to="onnx", out=tmp_path / "out")

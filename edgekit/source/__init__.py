@@ -37,6 +37,12 @@ def detect_kind(path: Path) -> str:
     if p.is_dir():
         if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
             return "savedmodel"
+        if (p / "config.json").is_file() and (p / "model.weights.h5").is_file():
+            raise ModelLoadError(
+                f"{p} is a KerasHub preset folder, not a model file; got: config.json and "
+                "model.weights.h5; load it with keras_hub (e.g. keras_hub.models.Backbone"
+                ".from_preset(folder)), save it with model.save('model.keras') and convert that"
+            )
         raise ModelLoadError(f"folder is not a SavedModel (no saved_model.pb); got: {p}")
     with open(p, "rb") as fh:
         head = fh.read(8)
@@ -145,41 +151,57 @@ def load(
         import_user_code(spec)
     tf = need("tensorflow", what="converting models")
     tf.get_logger().setLevel(logging.ERROR)
-    keras_model = sig = None
+    read = _read(path, kind, safe_mode, tf)
+    in_names = _unique([_clean(s.name or f"input_{i}") for i, s in enumerate(read.inputs)])
+    shapes = _input_shapes(read.inputs, input_shape, path)
+    specs = [tf.TensorSpec(sh, tf.float32, name=n) for sh, n in zip(shapes, in_names)]
+    sig = read.signature
+    if sig is not None and sig.graph_def is not None:  # already frozen: wrapped as it is
+        frozen = sig.function(specs, _unique([_clean(n) for n in read.names]), tf)
+    else:
+        frozen = _trace(read.fn, read.names, specs, tf)
+
+    def run(xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(o) for o in frozen(*[tf.constant(a, tf.float32) for a in xs])]
+
+    out_shapes = _output_shapes(frozen, run, shapes)
+    return SourceModel(
+        path=path,
+        kind=kind,
+        inputs=[TensorSpec(n, list(sh)) for n, sh in zip(in_names, shapes)],
+        outputs=[TensorSpec(_clean(n), s) for n, s in zip(read.names, out_shapes)],
+        keras_model=read.keras_model,
+        frozen=frozen,
+        first_layer=read.first_layer,
+        loader=read.loader,
+        _fn=run,
+    )
+
+
+@dataclass
+class _Read:
+    """A model as read, before freezing: `fn(list of tensors)` -> outputs (dict by name or
+    list), its input specs and output names."""
+
+    fn: object
+    inputs: list
+    names: list[str]
+    loader: str
+    first_layer: str = ""
+    keras_model: object = None
+    signature: object = None  # savedmodel.Signature
+
+
+def _read(path: Path, kind: str, safe_mode: bool, tf) -> _Read:
     if kind == "savedmodel":
         from edgekit.source import savedmodel
 
         sig = savedmodel.load(path, tf)
         _check_float(sig.inputs)
-        fn, sig_ins, names, first, loader = sig.fn, sig.inputs, sig.outputs, "", sig.loader
-    else:
-        keras_model = load_keras(path, kind, safe_mode=safe_mode)
-        fn, sig_ins, names, first = _keras_fn(keras_model, tf)
-        loader = "keras"
-    in_names = _unique([_clean(s.name or f"input_{i}") for i, s in enumerate(sig_ins)])
-    shapes = _input_shapes(sig_ins, input_shape, path)
-    specs = [tf.TensorSpec(sh, tf.float32, name=n) for sh, n in zip(shapes, in_names)]
-
-    if sig is not None and sig.graph_def is not None:  # already frozen: wrapped as it is
-        frozen = sig.function(specs, _unique([_clean(n) for n in names]), tf)
-    else:
-        frozen = _trace(fn, names, specs, tf)
-
-    def run(xs: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(o) for o in frozen(*[tf.constant(a, tf.float32) for a in xs])]
-
-    outputs = [TensorSpec(_clean(n), s) for n, s in zip(names, _output_shapes(frozen, run, shapes))]
-    return SourceModel(
-        path=path,
-        kind=kind,
-        inputs=[TensorSpec(n, list(sh)) for n, sh in zip(in_names, shapes)],
-        outputs=outputs,
-        keras_model=keras_model,
-        frozen=frozen,
-        first_layer=first,
-        loader=loader,
-        _fn=run,
-    )
+        return _Read(sig.fn, sig.inputs, sig.outputs, sig.loader, signature=sig)
+    model = load_keras(path, kind, safe_mode=safe_mode)
+    fn, inputs, names, first = _keras_fn(model, tf)
+    return _Read(fn, inputs, names, "keras", first_layer=first, keras_model=model)
 
 
 def _trace(fn, names: list[str], specs: list, tf):
@@ -194,8 +216,8 @@ def _trace(fn, names: list[str], specs: list, tf):
 
 
 def _output_shapes(frozen, run, in_shapes: list[list[int]]) -> list[list[int]]:
-    """The outputs' shapes as traced, else as computed: a graph restored by the TF1 loader
-    calls functions whose output shapes TensorFlow does not infer."""
+    """The outputs' shapes as traced, else as computed (an imported graph can hold ops whose
+    output shapes TensorFlow does not infer, e.g. calls of functions it did not inline)."""
     static = [t.shape for t in frozen.structured_outputs]
     if all(s.rank is not None and None not in s.as_list() for s in static):
         return [s.as_list() for s in static]
@@ -251,9 +273,10 @@ def _input_shape(sig, override, path) -> list[int]:
     dims = list(sig.shape)
     shape = [1 if (i == 0 and d is None) else d for i, d in enumerate(dims)]
     if any(d is None for d in shape):
+        example = ",".join("<size>" if d is None else str(d) for d in shape)
         raise ConfigError(
-            f"{path.name} has an input with unknown size {dims}; pass --input-shape, "
-            "e.g. --input-shape 1,224,224,3"
+            f"{path.name} has an input with unknown size; got: {dims}; pass --input-shape "
+            f"with the sizes you will run, e.g. --input-shape {example}"
         )
     return [int(d) for d in shape]
 

@@ -48,6 +48,12 @@ def load_keras(path: Path, kind: str, *, safe_mode: bool = True):
     config = read_config(path, kind)
     if config is not None:
         _prepare(config, path, keras)
+    elif kind == "h5" and _weights_only(path):
+        raise ModelLoadError(
+            f"{path.name} holds weights only, no model; got: an HDF5 file without model_config; "
+            "build the model in code, model.load_weights(file), then model.save('model.keras') "
+            "and convert that"
+        )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
     except Exception as e:  # Keras raises bare ValueError/TypeError/OSError for all of these
@@ -69,6 +75,17 @@ def read_config(path: Path, kind: str) -> dict | None:
         return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
+
+
+def _weights_only(path: Path) -> bool:
+    """An .h5 written by save_weights: layer weights, no model_config to rebuild from."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "model_config" not in f.attrs and bool(len(f.keys()) or "layer_names" in f.attrs)
+    except OSError:
+        return False
 
 
 def classes(config) -> Iterator[tuple[str, str]]:
