@@ -42,6 +42,8 @@ SAFE_ENV = {
     "TF_NUM_INTEROP_THREADS": "1",
 }
 SAFE_SETTINGS = "oneDNN off, XNNPACK off and one thread"
+# deaths that other native settings can avoid; SIGKILL (the OOM killer) or SIGTERM cannot be
+CRASHES = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"}
 PROGRESS = "progress"  # the callback whose messages name the stage
 
 
@@ -95,6 +97,12 @@ def call(
         _remove_new(leftovers, before)
         log.debug("child died from %s while %s; its stack:\n%s", outcome.signal,
                   outcome.stage, outcome.fault)  # fmt: skip
+        if outcome.signal not in CRASHES:
+            raise NativeCrashError(
+                f"the child process was killed ({outcome.signal}) while {outcome.stage}; got: "
+                f"{outcome.signal}, not a crash that other settings avoid; SIGKILL is usually "
+                "the out-of-memory killer: free memory or try a smaller model"
+            )
         if first is None:
             first = outcome
             log.warning(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,11 @@ def crash_unless_safe_env(*, progress) -> dict:
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
         ctypes.string_at(0)
     return {k: os.environ.get(k) for k in isolate.SAFE_ENV}
+
+
+def killed(*, progress) -> None:
+    progress("fine-tuning")
+    os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer sends
 
 
 def mismatch() -> None:
@@ -96,6 +102,13 @@ def test_second_crash_names_stage_and_signal_and_leaves_nothing(tmp_path):
     assert "crashed (SIGSEGV) while calibrating" in text
     assert "oneDNN off, XNNPACK off and one thread" in text
     assert not out.exists()  # made by the child, empty once its leftovers went
+
+
+def test_sigkill_is_not_retried():
+    seen = []
+    with pytest.raises(NativeCrashError, match=r"killed \(SIGKILL\) while fine-tuning"):
+        isolate.call(killed, callbacks={"progress": seen.append})
+    assert seen == ["fine-tuning"]  # one attempt: other settings do not bring memory back
 
 
 def test_safe_settings_reach_the_child():

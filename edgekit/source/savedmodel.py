@@ -122,9 +122,11 @@ def _input_specs(proto, tf) -> list:
     specs = []
     for key in sorted(proto.inputs):
         info = proto.inputs[key]
-        shape = None if info.tensor_shape.unknown_rank else [
-            None if d.size < 0 else d.size for d in info.tensor_shape.dim
-        ]
+        shape = (
+            None
+            if info.tensor_shape.unknown_rank
+            else [None if d.size < 0 else d.size for d in info.tensor_shape.dim]
+        )
         specs.append(tf.TensorSpec(shape, tf.dtypes.as_dtype(info.dtype), name=key))
     return specs
 
