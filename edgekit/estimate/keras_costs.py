@@ -95,7 +95,7 @@ def _attention(layer, in_shapes, out, eb: int) -> OpCost:
 
 def _load(path: Path):
     from edgekit.errors import ConfigError
-    from edgekit.source import _keras, detect_kind
+    from edgekit.source import detect_kind, load_keras
 
     kind = detect_kind(path)
     if kind == "savedmodel":
@@ -103,4 +103,4 @@ def _load(path: Path):
             f"costs need a Keras model or a converted artifact; got: a SavedModel ({path}); "
             "convert it first and estimate the artifact"
         )
-    return _keras(path, kind, True)
+    return load_keras(path, kind, safe_mode=True)
