@@ -54,7 +54,7 @@ def test_unmeetable_budget_keeps_best_artifact_and_says_why(outlier, tmp_path):
     dest = tmp_path / "b.tflite"
     with pytest.raises(BudgetNotMetError) as info:
         quantize_to_budget(
-            src, "tflite", dest, calib=xc, val_x=xv, val_y=yv, max_drop=1.0, max_float=1
+            src, "tflite", dest, calib=xc, val_x=xv, val_y=yv, max_drop=1.0, max_float=0
         )
     e = info.value
     assert e.exit_code == 1 and "--max-drop 1.0" in str(e) and "kept the best" in str(e)
@@ -95,7 +95,7 @@ def test_cli_unmeetable_budget_exits_1_with_best_artifact(outlier, tmp_path, exa
     src = outlier[0]
     out = tmp_path / "out"
     r = run_cli("convert", src.path, "--to", "tflite", "--precision", "int8",
-                "--max-drop", "1.0", "--max-float", "1", "--val", example_data["val"],
+                "--max-drop", "1.0", "--max-float", "0", "--val", example_data["val"],
                 "--labels", LABELS, "-o", out)  # fmt: skip
     assert r.returncode == 1, r.stderr
     assert "no mix of float and int8 layers met --max-drop 1.0" in " ".join(r.stderr.split())

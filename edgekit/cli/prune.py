@@ -1,4 +1,5 @@
-"""`edgekit prune`: magnitude, M:N or structured channel pruning, then fine-tuning."""
+"""`edgekit prune`: magnitude, M:N or structured channel pruning, then fine-tuning by
+distillation from the original; the work is `edgekit.optimize.pipeline.prune_to_file`."""
 
 from __future__ import annotations
 
@@ -19,17 +20,18 @@ from edgekit.cli._common import console, guarded
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
-    help="Fine-tuning data: DIR/<class>/<image> or .npz (x, y).",
+    help="Fine-tuning data: a folder of images (labels not needed), DIR/<class>/<image>, "
+    "or .npz (x[, y]).",
 )
 @click.option(
     "--val",
     type=click.Path(path_type=Path),
-    help="Labelled data for accuracy (default: 10% of --data).",
+    help="Data to score on (default: the 15% of --data held out).",
 )
 @click.option(
     "--labels", type=click.Path(path_type=Path), help="Class names in output order, one a line."
 )
-@click.option("--epochs", type=int, default=2, show_default=True, help="Fine-tuning epochs.")
+@click.option("--epochs", type=click.IntRange(min=0), help="Fine-tuning epochs [8].")
 @click.option(
     "--schedule",
     type=click.Choice(["polynomial", "constant"]),
@@ -52,78 +54,60 @@ from edgekit.cli._common import console, guarded
 )
 @click.option("--learning-rate", type=float, help="Fine-tuning learning rate.")
 @click.option(
+    "--preprocess",
+    type=click.Choice(["raw", "unit", "tf", "torch"]),
+    help="Pixel scaling of image folders [auto: raw if the model rescales itself, else unit].",
+)
+@click.option(
+    "--max-drop",
+    type=float,
+    help="Most points lost (accuracy, or top-1 agreement without labels): --sparsity is "
+    "searched downward until the result holds it.",
+)
+@click.option(
     "-o", "--out", type=click.Path(path_type=Path), default=Path("pruned.keras"), show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @guarded
 def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedule, scope, exclude,
-            min_weights, criterion, learning_rate, out, as_json):  # fmt: skip
-    """Prune MODEL and fine-tune it on --data; writes a plain Keras model to -o."""
-    from edgekit.errors import ConfigError
+            min_weights, criterion, learning_rate, preprocess, max_drop, out, as_json):  # fmt: skip
+    """Prune MODEL and fine-tune it on --data (images are enough: it learns from the original
+    model's outputs); writes a plain Keras model to -o."""
+    from edgekit.errors import BudgetNotMetError
+    from edgekit.optimize.pipeline import prune_to_file
 
-    chosen = [
-        o for o, v in (("--sparsity", sparsity), ("--m-n", m_n), ("--structured", structured)) if v
-    ]
-    if len(chosen) != 1:
-        raise ConfigError(
-            f"pick one of --sparsity, --m-n, --structured; got: {chosen or 'none'}; "
-            "e.g. edgekit prune model.keras --sparsity 0.5 --data train/"
-        )
-    if out.suffix != ".keras":
-        raise ConfigError(f"-o must end in .keras; got: {out}")
+    method = _method_options(structured, schedule, scope, exclude, min_weights, criterion,
+                             learning_rate)  # fmt: skip
+    options = {"sparsity": sparsity, "m_n": m_n, "structured": structured, "val": val,
+               "labels": labels, "epochs": epochs, "preprocess": preprocess,
+               "max_drop": max_drop, **method}  # fmt: skip
     # TensorFlow's C++ logs and Keras' own output stay off the terminal (`--debug` shows them)
     debug = click.get_current_context().find_root().params.get("debug")
     with Capture(enabled=not debug) as cap:
-        result = _run(cap, model, sparsity, m_n, structured, data, val, labels, epochs, schedule,
-                      scope, exclude, min_weights, criterion, learning_rate)  # fmt: skip
-    _save(result.model, out)
+        from rich.console import Console
+
+        say = Console(file=cap.terminal, highlight=False).print
+        try:
+            result = prune_to_file(model, out, data, progress=say, **options)
+        except BudgetNotMetError as e:
+            _show(e.result, out, structured is not None, as_json)
+            raise
+    _show(result, out, structured is not None, as_json)
+
+
+def _method_options(structured, schedule, scope, exclude, min_weights, criterion, lr) -> dict:
+    if structured:
+        return {"criterion": criterion, "learning_rate": lr}
+    return {"schedule": schedule, "scope": scope, "exclude": list(exclude),
+            "min_weights": min_weights, **({"learning_rate": lr} if lr else {})}  # fmt: skip
+
+
+def _show(result, out: Path, structured: bool, as_json: bool) -> None:
     payload = {"out": str(out), **result.to_dict()}
     if as_json:
         click.echo(json.dumps(payload, indent=2))
     else:
-        _table(payload, structured is not None)
-
-
-def _run(cap, model, sparsity, m_n, structured, data, val, labels, epochs, schedule, scope,
-         exclude, min_weights, criterion, learning_rate):  # fmt: skip
-    from rich.console import Console
-
-    say = Console(file=cap.terminal, highlight=False).print
-    if structured:
-        from edgekit.optimize.structured import prune_channels
-
-        kw = {"learning_rate": learning_rate} if learning_rate else {}
-        result = prune_channels(
-            model, data, ratio=structured, criterion=criterion, epochs=epochs, val=val,
-            labels=labels, progress=say, **kw,
-        )  # fmt: skip
-    else:
-        from edgekit.optimize.prune import PruneConfig, parse_m_n, prune
-
-        config = PruneConfig(
-            sparsity=sparsity or 0.5, schedule=schedule, scope=scope,
-            m_n=parse_m_n(m_n) if m_n else None, exclude=list(exclude),
-            min_weights=min_weights, epochs=epochs,
-            **({"learning_rate": learning_rate} if learning_rate else {}),
-        )  # fmt: skip
-        result = prune(model, data, config=config, val=val, labels=labels, progress=say)
-    return result
-
-
-def _save(model, out: Path) -> None:
-    """Write next to the destination, then move into place: no half-written file."""
-    import os
-    import tempfile
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".prune-", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _table(payload, structured)
 
 
 def _table(p: dict, structured: bool) -> None:
@@ -145,9 +129,21 @@ def _table(p: dict, structured: bool) -> None:
             t.add_row(f"[dim]{name}[/]", f"[dim]dense: {why}[/]")
         c.print(t)
         c.print(f"sparsity over pruned kernels: {100 * p['sparsity']:.1f}%")
+    for row in p.get("tried") or []:
+        c.print(f"tried sparsity {100 * row['sparsity']:.1f}%: lost {row['drop']:.2f} points"
+                f"{'' if row['met'] else ' [red](over budget)[/]'}")  # fmt: skip
+    _figures(c, p)
+    for note in p.get("notes") or []:
+        console(stderr=True).print(f"[yellow]warning:[/] {note}", soft_wrap=True)
+    c.print(f"wrote {p['out']}")
+
+
+def _figures(c, p: dict) -> None:
+    if p.get("agreement") is not None:
+        c.print(f"top-1 agreement with the original: {100 * p['agreement']:.2f}% "
+                f"on {p['scored_on']}")  # fmt: skip
     if p.get("accuracy_before") is not None:
         c.print(f"accuracy {100 * p['accuracy_before']:.2f}% -> {100 * p['accuracy_after']:.2f}%")
-    c.print(f"wrote {p['out']}")
 
 
 def before_convert(model, prune_spec, train_data, labels, out: Path):
@@ -159,53 +155,73 @@ def before_convert(model, prune_spec, train_data, labels, out: Path):
         model, labels = MODEL, labels or LABELS
     if not prune_spec:
         return model, labels
-    from edgekit.optimize.pipeline import apply_prune
+    from edgekit.optimize.pipeline import before_convert as prune_step
 
     say = console(stderr=True).print
-    path, summary = apply_prune(
-        model, prune_spec, data=train_data, labels=labels, folder=out, progress=say
-    )
-    before, after = summary.get("accuracy_before"), summary.get("accuracy_after")
-    acc = f"; accuracy {100 * before:.2f}% -> {100 * after:.2f}%" if before is not None else ""
-    say(f"pruned ({prune_spec}) into {path}{acc}")
-    return path, labels
+    step = prune_step(model, prune_spec, data=train_data, labels=labels, out=out, progress=say)
+    agreement, acc = step.summary.get("agreement"), step.summary.get("accuracy_after")
+    figures = f"; top-1 agreement with the original {100 * agreement:.2f}%" if agreement else ""
+    figures += f"; accuracy {100 * acc:.2f}%" if acc is not None else ""
+    say(f"pruned ({prune_spec}) into {step.path}{figures}")
+    for note in step.summary.get("notes") or []:
+        say(f"[yellow]warning:[/] {note}", soft_wrap=True)
+    return step.path, labels
 
 
 def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, max_float,
                    as_json):  # fmt: skip
     """`edgekit convert --precision int8 --max-drop D --val DIR`: one budgeted int8 artifact
-    per format (tflite, openvino); exit 1 with the best artifacts kept if any misses."""
+    per format (tflite, openvino by default); exit 1 with the best artifacts kept if any
+    misses."""
     from edgekit.errors import BudgetNotMetError
     from edgekit.optimize.pipeline import convert_to_budget
 
     formats = [t.split(":")[0].strip() for t in (to or "tflite,openvino").split(",") if t.strip()]
     say = console(stderr=True).print
     try:
-        results = convert_to_budget(
+        report = convert_to_budget(
             model, formats=formats, calib=calib or val, val=val, labels=labels, out=out,
             max_drop=max_drop, max_float=max_float, calib_samples=calib_samples or 100,
             progress=lambda m: say(f"[dim]{m}[/]"),
         )  # fmt: skip
-    except BudgetNotMetError:
-        _budget_table(json.loads((out / "budget.json").read_text()), as_json)
+    except BudgetNotMetError as e:
+        _budget_table(e.result, as_json)
         raise
-    _budget_table([r.to_dict() for r in results], as_json)
+    _budget_table(report, as_json)
 
 
-def _budget_table(rows: list[dict], as_json: bool) -> None:
+def _budget_table(report, as_json: bool) -> None:
+    rows = report.to_dict()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table
 
-    t = Table("format", "float", "plain int8", "budgeted", "drop", "met", "layers kept in float")
+    t = Table("format", "float", "plain int8", "budgeted", "drop", "met", "ops kept in float")
     for r in rows:
         t.add_row(
             r["format"], f"{100 * r['reference_accuracy']:.2f}%",
             f"{100 * r['plain_accuracy']:.2f}%", f"{100 * r['accuracy']:.2f}%",
             f"{r['drop']:.2f} (max {r['max_drop']})", "yes" if r["met"] else "[red]no[/]",
-            "\n".join(r["float_layers"]) or "none",
+            _float_list(r["float_layers"]),
         )  # fmt: skip
-    console().print(t)
+    c = console()
+    c.print(t)
     for r in rows:
-        console().print(f"wrote {r['path']}")
+        curve = ", ".join(f"{t['float_layers']}: {100 * t['accuracy']:.1f}%"
+                          for t in r["tries"] if t["phase"] != "ranking")  # fmt: skip
+        c.print(f"{r['format']}: accuracy by ops in float: {curve} ({r['evaluations']} "
+                f"evaluations, {r['method']}); one point = {r['samples_per_point']:g} "
+                "validation images", soft_wrap=True)  # fmt: skip
+    if report.label_warning:
+        console(stderr=True).print(f"[yellow]warning:[/] {report.label_warning}", soft_wrap=True)
+    for r in rows:
+        c.print(f"wrote {r['path']}")
+    c.print(f"wrote {report.out / 'budget.json'}")
+
+
+def _float_list(names: list[str], most: int = 8) -> str:
+    if not names:
+        return "none"
+    shown = "\n".join(names[:most])
+    return shown + (f"\n... {len(names) - most} more" if len(names) > most else "")

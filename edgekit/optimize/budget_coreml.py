@@ -3,9 +3,9 @@
 Core ML runs only on macOS, so the accuracy is measured here on the Keras model with the
 same int8 weights (symmetric, per output channel, as coremltools' linear quantizer stores
 them; activations stay float in Core ML's int8 mode, so this is the same arithmetic up to
-float rounding). Layers are ranked by the accuracy lost when only they are quantized; the
-worst are kept float (coremltools op selection: `op_name_configs={weight: None}`) until the
-estimated drop fits.
+float rounding). The mix search (`mix.Search`) ranks layers by their measured effect and
+keeps the fewest float (coremltools op selection: `op_name_configs={weight: None}`) that
+hold the budget.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from edgekit._deps import need
+from edgekit.optimize.mix import BudgetResult, Search, Trial, met, most_evaluations, scores
 
 
-def search(source, dest: Path, val_x, val_y, ref, max_drop, max_float, say):
+def search(source, dest: Path, val_x, val_y, ref, max_drop, max_float, say) -> BudgetResult:
+    """Write the chosen Core ML mix (int8 weights, some layers float) to `dest`."""
     from edgekit.converters.coreml import WEIGHT_THRESHOLD
-    from edgekit.optimize.budget import BudgetResult, _met, _steps
 
     model = source.keras_model
     # coremltools leaves weights of WEIGHT_THRESHOLD values or fewer in float anyway
@@ -29,34 +30,30 @@ def search(source, dest: Path, val_x, val_y, ref, max_drop, max_float, say):
         if _kernel(layer) is not None and int(np.prod(_kernel(layer).shape)) > WEIGHT_THRESHOLD
     ]
     saved = {layer.name: _kernel(layer).numpy() for layer in layers}
+    names = [layer.name for layer in layers]
+    reference = np.asarray(model.predict(val_x, batch_size=64, verbose=0), np.float64)
 
-    def accuracy(quantized: list[str]) -> float:
+    def evaluate(floats: list[str]) -> Trial:
         for layer in layers:
             w = saved[layer.name]
-            _kernel(layer).assign(_fake_int8(w) if layer.name in quantized else w)
+            _kernel(layer).assign(w if layer.name in floats else _fake_int8(w))
         out = model.predict(val_x, batch_size=64, verbose=0)
-        out = out[0] if isinstance(out, list) else out
-        return float(np.mean(np.argmax(out, -1) == val_y))
+        acc, err = scores(out, val_y, reference[0] if reference.ndim == 3 else reference)
+        return Trial(floats, acc, err)
 
-    names = [layer.name for layer in layers]
-    say("coreml: per-layer sensitivity of int8 weights (Keras, same weights)")
-    drops = {n: ref - accuracy([n]) for n in names}
-    ranked = sorted(names, key=lambda n: -drops[n])
-    limit = len(ranked) if max_float is None else min(max_float, len(ranked))
-    tries, best = [], None
-    for k in _steps(limit):
-        acc = accuracy([n for n in names if n not in ranked[:k]])
-        tries.append({"float_layers": k, "accuracy": acc})
-        if best is None or acc > best[1]:
-            best = (k, acc)
-        if _met(ref, acc, max_drop):
-            break
-    accuracy([])  # the Keras model back to float
-    keep = ranked[: best[0]]
-    _write(source, dest, {n: saved[n] for n in keep}, layers)
+    say("coreml: int8 weights measured on the Keras model (same weights, per layer); at most "
+        f"{most_evaluations(len(names), max_float)} evaluations")  # fmt: skip
+    s = Search([[n] for n in names], evaluate, ref, max_drop, max_float, say, "coreml")
+    try:
+        best = s.run()
+    finally:
+        for layer in layers:  # the Keras model back to float
+            _kernel(layer).assign(saved[layer.name])
+    _write(source, dest, {n: saved[n] for n in best.floats}, layers)
     return BudgetResult(
-        "coreml", "", max_drop, ref, tries[0]["accuracy"], best[1], keep,
-        len(names) - len(keep), _met(ref, best[1], max_drop), tries,
+        "coreml", "", max_drop, ref, s.trials[0].accuracy, best.accuracy, best.floats,
+        len(names) - len(best.floats), met(ref, best.accuracy, max_drop), s.tries,
+        len(val_y), s.evaluations, "measured ranking + bisection (coremltools op selection)",
     )  # fmt: skip
 
 

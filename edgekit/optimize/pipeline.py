@@ -1,56 +1,184 @@
-"""Optimization as steps of `edgekit convert`: `--prune SPEC --data DIR` before conversion,
-and `--max-drop` instead of plain int8 (one artifact per format, held to the budget)."""
+"""Optimization as library steps: what `edgekit prune` and `edgekit convert --prune SPEC
+--data DIR` / `--max-drop D` do, for Python users too (`edgekit.convert(model, prune=...,
+data=..., max_drop=...)` calls these; the CLI only parses and prints).
+
+- `prune_model`: one of magnitude (`sparsity`), M:N (`m_n`) or channel (`structured`)
+  pruning, fine-tuned by distillation; with `max_drop`, the sparsity search.
+- `prune_to_file`: the same, written atomically; a budget miss still writes the closest.
+- `before_convert`: the `--prune SPEC` step of convert, into OUT/<stem>_pruned.keras.
+- `convert_to_budget`: one int8 artifact per format held to `max_drop` (see `budget`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.errors import ConfigError
+from edgekit.errors import BudgetNotMetError, ConfigError
 
 log = logging.getLogger(__name__)
 KINDS = ("sparsity", "structured", "m-n")
+Progress = Callable[[str], None]
 
 
-def parse_prune(spec: str) -> tuple[str, str]:
-    """'sparsity=0.5' | 'structured=0.3' | 'm-n=2:4' -> (kind, value)."""
+def parse_prune(spec: str) -> dict:
+    """'sparsity=0.5' | 'structured=0.3' | 'm-n=2:4' -> keyword arguments of prune_model."""
     kind, _, value = spec.partition("=")
     if kind not in KINDS or not value:
         raise ConfigError(
             f"--prune takes sparsity=F, structured=F or m-n=N:M; got: {spec!r}; "
             "e.g. --prune sparsity=0.5 --data train/"
         )
-    return kind, value
-
-
-def apply_prune(
-    model: Path, spec: str, *, data, labels=None, epochs: int = 2, folder: Path, progress=None
-) -> tuple[Path, dict]:
-    """Prune (and fine-tune on `data`) into `folder`/<stem>_pruned.keras; returns the path and
-    the pruning summary for the report."""
-    from edgekit.optimize.prune import PruneConfig, parse_m_n, prune
-    from edgekit.optimize.structured import prune_channels
-
-    kind, value = parse_prune(spec)
-    if data is None:
-        raise ConfigError("--prune needs --data DIR (DIR/<class>/<image>) to fine-tune on")
+    if kind == "m-n":
+        return {"m_n": value}
     try:
-        number = float(value) if kind != "m-n" else None
+        return {kind: float(value)}
     except ValueError:
         raise ConfigError(f"--prune {kind} takes a fraction; got: {value!r}") from None
-    if kind == "structured":
-        result = prune_channels(model, data, ratio=number, epochs=epochs, labels=labels,
-                                progress=progress)  # fmt: skip
-    else:
-        cfg = PruneConfig(sparsity=number or 0.5, epochs=epochs,
-                          m_n=parse_m_n(value) if kind == "m-n" else None)  # fmt: skip
-        result = prune(model, data, config=cfg, labels=labels, progress=progress)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{Path(model).stem}_pruned.keras"
-    result.model.save(path)
-    return path, {"spec": spec, **result.to_dict()}
+
+
+def prune_model(
+    model,
+    data=None,
+    *,
+    sparsity: float | None = None,
+    m_n: str | tuple[int, int] | None = None,
+    structured: float | None = None,
+    val=None,
+    labels=None,
+    preprocess: str | None = None,
+    epochs: int | None = None,
+    max_drop: float | None = None,
+    progress: Progress | None = None,
+    **options,
+):
+    """Prune `model` one way, fine-tuned on `data` (images are enough: distillation).
+
+    Args:
+        sparsity / m_n / structured: exactly one: a weight fraction, "N:M", a channel fraction.
+        data, val, labels, preprocess: see `edgekit.optimize.prune`.
+        epochs: fine-tuning epochs (default: the method's).
+        max_drop: points the result may lose; magnitude pruning then searches the sparsity
+            (`prune_to_budget`), the other methods check it.
+        options: PruneConfig fields (schedule, scope, exclude, min_weights, learning_rate)
+            or, for structured, criterion / learning_rate.
+
+    Returns:
+        PruneResult or StructuredResult; `notes` holds the warnings.
+
+    Raises:
+        ConfigError: not exactly one method, or bad settings; BudgetNotMetError: `max_drop`
+            missed (`result` holds the closest model).
+    """
+    chosen = [n for n, v in (("sparsity", sparsity), ("m-n", m_n), ("structured", structured)) if v]
+    if len(chosen) != 1:
+        raise ConfigError(
+            f"pick one of --sparsity, --m-n, --structured; got: {chosen or 'none'}; "
+            "e.g. edgekit prune model.keras --sparsity 0.5 --data train/"
+        )
+    common = {"val": val, "labels": labels, "preprocess": preprocess, "progress": progress}
+    if structured:
+        return _structured(model, data, structured, epochs, max_drop, common, options)
+    from edgekit.optimize.prune import PruneConfig, parse_m_n, prune
+    from edgekit.optimize.prune_search import prune_to_budget
+
+    pairs = parse_m_n(m_n) if isinstance(m_n, str) else m_n
+    extra = {"epochs": epochs} if epochs is not None else {}
+    config = PruneConfig(sparsity=sparsity or 0.5, m_n=pairs, **extra, **options)
+    if max_drop is not None:
+        return prune_to_budget(model, data, config=config, max_drop=max_drop, **common)
+    return prune(model, data, config=config, **common)
+
+
+def _structured(model, data, ratio, epochs, max_drop, common, options):
+    from edgekit.optimize.structured import prune_channels
+
+    kw = {k: v for k, v in options.items() if k in ("criterion", "learning_rate") and v}
+    if epochs is not None:
+        kw["epochs"] = epochs
+    result = prune_channels(model, data, ratio=ratio, **common, **kw)
+    if max_drop is not None and result.drop is not None and result.drop > max_drop:
+        raise BudgetNotMetError(
+            f"structured pruning lost {result.drop:.2f} points, more than --max-drop "
+            f"{max_drop}; got: {result.scored_on}; lower --structured or add --data",
+            result,
+        )
+    return result
+
+
+def prune_to_file(model, out: str | Path, data=None, **options):
+    """`prune_model`, written to `out` (.keras) atomically. A budget miss writes the
+    closest model all the same, then raises BudgetNotMetError (its `path` says where)."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ConfigError(f"-o must end in .keras; got: {out}")
+    try:
+        result = prune_model(model, data, **options)
+    except BudgetNotMetError as e:
+        save_model(e.result.model, out)
+        e.path = out
+        raise
+    save_model(result.model, out)
+    return result
+
+
+def save_model(model, out: Path) -> None:
+    """Write next to the destination, then move into place: no half-written file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".prune-", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+@dataclass
+class PruneStep:
+    """What convert's `--prune` step made: the pruned model's path and its figures."""
+
+    spec: str
+    path: Path
+    summary: dict = field(default_factory=dict)
+
+
+def before_convert(
+    model, spec: str, *, data, labels=None, out: Path, epochs: int | None = None,
+    preprocess: str | None = None, progress: Progress | None = None,
+) -> PruneStep:  # fmt: skip
+    """`convert --prune SPEC --data DIR`: prune into OUT/<stem>_pruned.keras first."""
+    kw = parse_prune(spec)
+    if data is None:
+        raise ConfigError(
+            "--prune needs --data DIR (images, or DIR/<class>/<image>) to fine-tune on"
+        )
+    path = Path(out) / f"{Path(model).stem}_pruned.keras"
+    result = prune_to_file(model, path, data, labels=labels, epochs=epochs,
+                           preprocess=preprocess, progress=progress, **kw)  # fmt: skip
+    return PruneStep(spec, path, {"spec": spec, **result.to_dict()})
+
+
+@dataclass
+class BudgetReport:
+    """The budgeted int8 artifacts of `convert(..., max_drop=D)`, one per format."""
+
+    out: Path
+    results: list = field(default_factory=list)  # BudgetResult
+    label_warning: str | None = None
+
+    @property
+    def met(self) -> bool:
+        return all(r.met for r in self.results)
+
+    def to_dict(self) -> list[dict]:
+        return [r.to_dict() for r in self.results]
 
 
 def convert_to_budget(
@@ -64,35 +192,27 @@ def convert_to_budget(
     max_drop: float,
     max_float: int | None = None,
     calib_samples: int = 100,
-    progress: Callable[[str], None] | None = None,
-) -> list:
-    """int8 artifacts of `model` for each format in `formats`, each within `max_drop` accuracy
-    points of the float model on `val`; writes OUT/<stem>_int8-budget.<ext> and
-    OUT/budget.json. Raises BudgetNotMetError (after writing all) if any format missed."""
-    from edgekit import data as data_mod
-    from edgekit import source
-    from edgekit.contract import Contract, Preprocess, read_labels
-    from edgekit.errors import BudgetNotMetError
-    from edgekit.manifest import embedded_contract
-    from edgekit.optimize.budget import FORMATS, quantize_to_budget
+    preprocess: str | None = None,
+    progress: Progress | None = None,
+) -> BudgetReport:
+    """int8 artifacts of `model` for each format in `formats`, each within `max_drop`
+    accuracy points of the float model on `val`; writes OUT/<stem>_int8-budget.<ext> and
+    OUT/budget.json. Raises BudgetNotMetError (after writing all; `result` is the report)
+    if any format missed."""
+    from edgekit.optimize.budget import FORMATS, prepare_data, quantize_to_budget, suffix_of
 
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"--max-drop works for {', '.join(FORMATS)}; got: {', '.join(bad)}")
     if val is None:
         raise ConfigError("--max-drop needs --val DIR (DIR/<class>/<image>) to measure accuracy")
-    src = source.load(Path(model))
-    first = "raw" if src.first_layer in ("Rescaling", "Normalization") else "unit"
-    pre = Preprocess.for_shape(src.inputs[0].shape, first)
-    names = read_labels(labels) if isinstance(labels, (str, Path)) else labels
-    v = data_mod.read_labelled(val, preprocess=pre, labels=names)
-    c = data_mod.read(calib, shape=src.inputs[0].shape, preprocess=pre, count=calib_samples)
-    meta = embedded_contract(Contract(src.inputs, src.outputs, pre, names or v.classes),
-                             precision="int8", source_sha256="")  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    results, missed = [], []
+    src, c, v, meta, warning = prepare_data(model, calib, val, labels, calib_samples, preprocess)
+    if warning:
+        log.warning(warning)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    report, missed = BudgetReport(Path(out), label_warning=warning), []
     for fmt in formats:
-        dest = out / f"{Path(model).stem}_int8-budget{'.tflite' if fmt == 'tflite' else '.xml'}"
+        dest = Path(out) / f"{Path(model).stem}_int8-budget{suffix_of(fmt)}"
         try:
             r = quantize_to_budget(src, fmt, dest, calib=c.x, val_x=v.x, val_y=v.y,
                                    max_drop=max_drop, max_float=max_float, metadata=meta,
@@ -100,8 +220,47 @@ def convert_to_budget(
         except BudgetNotMetError as e:
             r = e.result
             missed.append(str(e))
-        results.append(r)
-    (out / "budget.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
+        report.results.append(r)
+    (Path(out) / "budget.json").write_text(json.dumps(report.to_dict(), indent=2))
     if missed:
-        raise BudgetNotMetError("; ".join(missed), results[-1])
-    return results
+        raise BudgetNotMetError("; ".join(missed), report)
+    return report
+
+
+def optimize_then_convert(
+    model,
+    convert: Callable,
+    *,
+    prune: str | None = None,
+    data=None,
+    max_drop: float | None = None,
+    max_float: int | None = None,
+    options: dict,
+    hooks: dict,
+):
+    """What `edgekit.convert(model, prune=..., data=..., max_drop=..., max_float=...)` does:
+    the prune step into OUT, then either the budgeted int8 search (BudgetReport) or the
+    plain conversion of the pruned model through `convert` (ConvertReport)."""
+    say = hooks.get("progress") or log.info
+    labels = options.get("labels")
+    if model is None:
+        from edgekit.example import LABELS, MODEL
+
+        model, labels = MODEL, labels or LABELS
+    out = Path(options.get("out") or "edgekit-out")
+    if prune:
+        step = before_convert(model, prune, data=data, labels=labels, out=out,
+                              preprocess=options.get("preprocess"), progress=say)  # fmt: skip
+        model = step.path
+    if max_drop is None:
+        return convert(model, **{**options, "labels": labels}, **hooks)
+    to = options.get("to") or "tflite,openvino"
+    parts = to.split(",") if isinstance(to, str) else [str(t) for t in to]
+    formats = [t.split(":")[0].strip() for t in parts if t.strip()]
+    val = options.get("val")
+    return convert_to_budget(
+        Path(model), formats=formats, calib=options.get("calib") or val, val=val,
+        labels=labels, out=out, max_drop=max_drop, max_float=max_float,
+        calib_samples=options.get("calib_samples") or 100,
+        preprocess=options.get("preprocess"), progress=say,
+    )  # fmt: skip

@@ -143,6 +143,7 @@ class PruneData:
     scored: finetune.Dataset | None
     teacher: dict[str, list[np.ndarray]]
     scored_on: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. the label-order warning
 
 
 def parse_m_n(text: str) -> tuple[int, int]:
@@ -188,7 +189,7 @@ def prune(
     """
     prep = prepare(model, data, val=val, labels=labels, preprocess=preprocess)
     result = prune_with(prep, config or PruneConfig(), progress=progress)
-    result.notes += far_warning(result)
+    result.notes += prep.notes + far_warning(result)
     for note in result.notes:
         log.warning(note)
     return result
@@ -213,7 +214,15 @@ def prepare(model, data=None, *, val=None, labels=None, preprocess=None) -> Prun
     }
     what = "--val" if val is not None else "the held-out part of --data"
     scored_on = f"{what} ({len(scored.x)} samples)" if scored is not None else ""
-    return PruneData(original, train, held, scored, teacher, scored_on)
+    prep = PruneData(original, train, held, scored, teacher, scored_on)
+    if labels is None and scored is not None and scored.y is not None and scored.classes:
+        from edgekit.data import label_order_warning
+
+        predicted = teacher["scored"][0].argmax(-1)
+        flag = "--val" if val is not None else "--data"
+        prep.notes += [w for w in [label_order_warning(scored.y, predicted, scored.classes,
+                                                       flag=flag)] if w]  # fmt: skip
+    return prep
 
 
 def prune_with(

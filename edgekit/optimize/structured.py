@@ -142,7 +142,7 @@ def prune_channels(
     result = StructuredResult(slim, channels_kept, flops(model), flops(slim), sensitivity=sens,
                               scored_on=prep.scored_on, finetune=record)  # fmt: skip
     score(result, prep)
-    result.notes += far_warning(result)
+    result.notes += prep.notes + far_warning(result)
     for note in result.notes:
         log.warning(note)
     return result
