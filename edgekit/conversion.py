@@ -190,6 +190,10 @@ def run(
     contract.head = head_of(src.outputs, contract.labels)
     parity_set = val or calib  # _data always gives calibration (or parity-only) inputs
     ref = src.predict(parity_set.x)
+    if val is not None and p.labels is None:  # classes in folder order: check they fit
+        warning = data.label_order_warning(val.y, ref[contract.head or 0].argmax(-1), val.classes)
+        if warning:
+            log.warning(warning)
     digest = sha256(p.model)
     manifest = Manifest(
         contract,
@@ -259,6 +263,11 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
             kill the caller: retried once with safe settings, NativeCrashError if it crashes
             again. The CLI always isolates; off here by default, because classes the caller
             registered in this process (a notebook) do not exist in the child: pass imports.
+        prune, data: a pruning step first ("sparsity=0.5", "structured=0.3", "m-n=2:4"),
+            fine-tuned by distillation on `data` (images are enough); the pruned model is
+            written to OUT and converted (`edgekit.optimize.pipeline`).
+        max_drop, max_float: int8 held to `max_drop` accuracy points on `val`, at most
+            `max_float` ops in float; returns a BudgetReport instead (budget.json in OUT).
         detection: anchor/decode options of an SSD without its post-processing op, as
             `edgekit.demo.tasks.anchors.SsdSpec.to_dict()` gives them; recorded in the
             contract (task "detection") for the demo and `Detector`.
@@ -275,6 +284,11 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
         >>> report = edgekit.convert("model.keras", to="tflite", precisions="int8", calib="imgs/")
     """
     hooks = {k: options.pop(k, None) for k in ("progress", "done", "capture")}
+    steps = {k: options.pop(k, None) for k in ("prune", "data", "max_drop", "max_float")}
+    if steps["prune"] or steps["max_drop"] is not None:  # edgekit.optimize.pipeline
+        from edgekit.optimize.pipeline import optimize_then_convert
+
+        return optimize_then_convert(model, convert, **steps, options=options, hooks=hooks)
     if options.pop("isolate", False):
         from edgekit import isolate
 
