@@ -116,6 +116,7 @@ FORMATS: dict[str, Format] = {
             "edgekit.runtimes.ncnn:NCNNSession",
             None,
             "ncnn",
+            remote=True,
         ),
     )
 }

@@ -1,9 +1,15 @@
-"""A real OpenSSH server on 127.0.0.1 for the `bench --on ssh://` tests.
+"""A real OpenSSH server on 127.0.0.1 for the `--on ssh://` tests.
 
 Its own sshd_config, a generated ed25519 host key pinned in a test known_hosts, and a
 key-authenticated login as the current user (root in CI). `.venv-light`'s Python plays the
 device's Python: only the light install. No sshd installed fails the tests loudly; tests/run.sh
 installs openssh-server in CI.
+
+`provisioned(...)` is one venv per test session that `edgekit provision` filled with edgekit's
+wheel (built from a snapshot of this checkout), for `demo --on`, `doctor --on` and the rest.
+The venv sees `.venv-light`'s site-packages through a path line, so pip finds numpy, OpenCV
+and LiteRT already there (nothing is downloaded for them) while edgekit itself is installed
+from the wheel into the venv.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,3 +133,99 @@ def stop(server: Server) -> None:
         server.proc.wait(5)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+
+
+def cli_reach(server: Server, known_hosts: Path | None = None) -> list[str]:
+    """The CLI options that reach the test server (its key, its known_hosts, its temp folder)."""
+    return [
+        "--identity", str(server.identity),
+        "--ssh-option", f"UserKnownHostsFile={known_hosts or server.known_hosts}",
+        "--remote-tmp", str(server.device_tmp),
+    ]  # fmt: skip
+
+
+@dataclass
+class Provisioned:
+    venv: Path
+    python: Path  # the venv's Python: the device's edgekit
+    wheel: object  # edgekit.device.package.Wheel
+    snapshot: Path  # the checkout copy the wheel was built from
+    report: object  # the first ProvisionReport
+
+
+_PROVISIONED: list[Provisioned] = []  # one per test session, whichever module asks first
+
+
+def provisioned(server: Server, base: Path) -> Provisioned:
+    """The session's provisioned venv (made on first use, through `server`)."""
+    if _PROVISIONED:
+        return _PROVISIONED[0]
+    from edgekit.device import package
+    from edgekit.device.provision import provision
+
+    base.mkdir(parents=True, exist_ok=True)
+    snapshot = snapshot_checkout(base / "checkout")
+    wheel = package.own_wheel(source=snapshot)
+    venv = base / "venv"
+    subprocess.run([str(DEVICE_PYTHON), "-m", "venv", str(venv)], check=True)
+    site = purelib(venv / "bin" / "python")
+    (Path(site) / "_edgekit_test_seed.pth").write_text(purelib(DEVICE_PYTHON) + "\n")
+    report = provision(server.url, options=server.options(), venv=str(venv), wheel=wheel)
+    _PROVISIONED.append(Provisioned(venv, venv / "bin" / "python", wheel, snapshot, report))
+    return _PROVISIONED[0]
+
+
+def snapshot_checkout(dest: Path) -> Path:
+    """A copy of what edgekit's wheel is built from (the tree may change while tests run)."""
+    from edgekit.device.package import SOURCES
+
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+    for name in SOURCES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=skip)
+        elif src.is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def purelib(python: Path) -> str:
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def device_python_says(python: Path, code: str) -> str:
+    """Run code with a device Python, from a neutral folder (no checkout on its path)."""
+    return subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout.strip()
+
+
+def edgekit_on_device(server: Server) -> list[str]:
+    """The command lines of edgekit's processes on the "device": everything the test sshd
+    started (its sessions' shells and what they run) that mentions edgekit."""
+    import psutil
+
+    found = []
+    for p in psutil.Process(server.proc.pid).children(recursive=True):
+        try:
+            line = " ".join(p.cmdline())
+        except psutil.Error:  # ended meanwhile
+            continue
+        if "edgekit" in line:
+            found.append(line)
+    return found
+
+
+def wait_until(check, timeout: float = 20.0, every: float = 0.2):
+    """check() until it is truthy or the time is up; its last value."""
+    end = time.monotonic() + timeout
+    while not (value := check()) and time.monotonic() < end:
+        time.sleep(every)
+    return value
+
+
+CLI = [sys.executable, "-m", "edgekit.cli"]

@@ -1,4 +1,5 @@
 """`edgekit bench --on ssh://`: against a real OpenSSH server on 127.0.0.1 (tests/sshd.py).
+(demo --on: tests/test_demo_on.py; provision and doctor --on: tests/test_provision.py)
 
 The device is this machine reached over SSH, with `.venv-light`'s Python (only the light
 install) running the copied runner. No sshd fails these tests; tests/run.sh installs it.
@@ -185,7 +186,9 @@ def test_several_targets_run_concurrently_and_fail_alone(server):
     assert left_on_device(server) == []
 
 
-def test_provision_installs_the_runtime_in_a_venv(server, tmp_path):
+def test_provision_runtime_only_installs_the_install_line_in_a_venv(server, tmp_path):
+    """`--runtime-only`: the install line's packages and no edgekit (enough for bench --on);
+    edgekit itself: tests/test_provision.py."""
     from edgekit.device.provision import provision
 
     venv = tmp_path / "venv"
@@ -193,18 +196,21 @@ def test_provision_installs_the_runtime_in_a_venv(server, tmp_path):
     report = provision(
         server.url,
         options=server.options(),
-        install="pip install numpy",
+        install="pip install iniconfig",
         venv=str(venv),
+        runtime_only=True,
         on_line=lines.append,
     )
     assert (venv / "bin" / "python").exists() and report.python == str(venv / "bin" / "python")
-    assert report.versions.get("numpy") and lines
-    # again through the command: already there, so quick; bench --on then uses that Python
+    assert report.versions.get("iniconfig") and lines and report.changed
+    assert "edgekit" not in report.versions and not report.edgekit
+    # again through the command: already there, so nothing runs; bench --on then uses it
     res = run_cli(
         "provision",
         server.url,
         "--install",
-        "pip install numpy",
+        "pip install iniconfig",
+        "--runtime-only",
         "--venv",
         venv,
         "--json",
@@ -214,7 +220,8 @@ def test_provision_installs_the_runtime_in_a_venv(server, tmp_path):
         f"UserKnownHostsFile={server.known_hosts}",
     )
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["versions"] == report.versions
+    again = json.loads(res.stdout)
+    assert again["versions"] == report.versions and again["changed"] is False
     assert shutil.which("ssh")
 
 

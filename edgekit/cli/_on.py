@@ -1,7 +1,9 @@
-"""`edgekit bench --on TARGET`: the options and the printing for benchmarks on devices.
+"""`--on TARGET`: the options and the printing for commands that run on a device.
 
-Kept beside bench.py so the local command stays short: `@on_options` adds the options and
-`run_on(...)` does one library call (`edgekit.device.remote.bench_on`) and prints one table.
+Kept beside the commands so they stay short. `@on_options` adds bench's options and
+`run_on(...)` does one library call (`edgekit.device.remote.bench_on`) and prints one table;
+`@reach_options` are the SSH options every `--on` command shares (demo, doctor, provision),
+read back by `ssh_options(...)`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,52 @@ ON_OPTIONS = (
     "identity",
     "ssh_option",
     "remote_python",
+    "remote_tmp",
     "delegate",
     "benchmark_model",
 )
+
+
+def _reach() -> list:
+    return [
+        click.option(
+            "--accept-host-key",
+            is_flag=True,
+            help="Record an unknown SSH host key (a changed key is still refused).",
+        ),
+        click.option("--identity", type=click.Path(path_type=Path), help="SSH private key."),
+        click.option("--ssh-option", multiple=True, metavar="KEY=VALUE", help="More ssh -o."),
+        click.option(
+            "--remote-python", help="The device's Python [the provisioned venv, else python3]."
+        ),
+        click.option(
+            "--remote-tmp", metavar="DIR", help="Folder on the device for copied files [/tmp]."
+        ),
+    ]
+
+
+def _apply(fn, opts: list):
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def reach_options(fn):
+    """How to reach a device over SSH (host keys, key, ssh -o, its Python, its temp folder)."""
+    return _apply(fn, _reach())
+
+
+def ssh_options(reach: dict):
+    """The SSHOptions the `@reach_options` values say."""
+    from edgekit.device.ssh import SSHOptions
+
+    return SSHOptions(
+        accept_host_key=reach["accept_host_key"],
+        identity=reach["identity"],
+        extra=list(reach["ssh_option"]),
+        python=str(reach["remote_python"]) if reach["remote_python"] else None,
+        remote_tmp=reach.get("remote_tmp"),
+    )
 
 
 def on_options(fn):
@@ -36,16 +81,7 @@ def on_options(fn):
             help="Benchmark on a device: ssh://user@host[:port], adb or adb:SERIAL "
             "(repeat for several, run at once).",
         ),
-        click.option(
-            "--accept-host-key",
-            is_flag=True,
-            help="Record an unknown SSH host key (a changed key is still refused).",
-        ),
-        click.option("--identity", type=click.Path(path_type=Path), help="SSH private key."),
-        click.option("--ssh-option", multiple=True, metavar="KEY=VALUE", help="More ssh -o."),
-        click.option(
-            "--remote-python", help="The device's Python [the provisioned venv, else python3]."
-        ),
+        *_reach(),
         click.option(
             "--delegate",
             help="adb: xnnpack, gpu or nnapi; ssh: a TFLite delegate library "
@@ -57,27 +93,18 @@ def on_options(fn):
             help="adb: LiteRT's benchmark_model for the phone's ABI [cache].",
         ),
     ]
-    for o in reversed(opts):
-        fn = o(fn)
-    return fn
+    return _apply(fn, opts)
 
 
 def run_on(artifacts, opts: dict, json_path, csv_path, reach: dict) -> None:
     """Benchmark one artifact on every `--on` target; one table; exit 1 if any target failed."""
     from edgekit.device.remote import bench_on
-    from edgekit.device.ssh import SSHOptions
 
     if len(artifacts) != 1 or Path(artifacts[0]).is_dir():
         raise ConfigError(
             f"--on takes one artifact file; got: {' '.join(map(str, artifacts))}; "
             "run once per artifact"
         )
-    ssh_options = SSHOptions(
-        accept_host_key=reach["accept_host_key"],
-        identity=reach["identity"],
-        extra=list(reach["ssh_option"]),
-        python=reach["remote_python"],
-    )
     adb_options = {"benchmark_model": reach["benchmark_model"]}
     err = console(stderr=True)
     progress = Progress(err)
@@ -87,7 +114,7 @@ def run_on(artifacts, opts: dict, json_path, csv_path, reach: dict) -> None:
     outcomes = bench_on(
         list(reach["on"]),
         artifacts[0],
-        ssh_options=ssh_options,
+        ssh_options=ssh_options(reach),
         adb_options=adb_options,
         on_event=progress.event,
         **kw,
@@ -95,6 +122,8 @@ def run_on(artifacts, opts: dict, json_path, csv_path, reach: dict) -> None:
     print_outcomes(outcomes)
     if json_path:
         docs = [o.to_dict() for o in outcomes]
+        for doc in docs:  # labelled as a local `bench --json` labels its rows
+            doc["results"] = [{**r, "basis": "measured"} for r in doc["results"]]
         Path(json_path).write_text(
             json.dumps(docs[0] if len(docs) == 1 else {"targets": docs}, indent=2)
         )
@@ -172,3 +201,16 @@ def print_outcomes(outcomes) -> None:
         else:
             t.add_row(o.target, str(device), "[red]failed[/]", *["-"] * (len(TABLE_HEAD) - 1))
     console().print(t)
+
+
+def doctor_on(target, artifact, profile, as_json: bool, reach: dict, show) -> None:
+    """`doctor --on`: the device's report (with the profile's expectations), shown as here."""
+    from edgekit.device.remote_doctor import doctor_on as run
+
+    report = run(target, artifact, options=ssh_options(reach), profile=profile)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        show(report)
+    if report.blocked:
+        raise SystemExit(1)

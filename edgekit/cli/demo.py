@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli._common import console, guarded
+from edgekit.cli._common import console, escape, guarded
+from edgekit.cli._on import reach_options
 
 
 def _options(values: tuple[str, ...]) -> dict:
@@ -82,6 +83,9 @@ def _options(values: tuple[str, ...]) -> dict:
     "(MediaPipe's option names), or a bundled one by name, e.g. blazeface-short.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--on", "on", metavar="ssh://user@host[:port]", help="Run it on a device "
+              "(after edgekit provision): its camera, its page served here through SSH.")
+@reach_options
 @guarded
 def command(
     artifact,
@@ -105,12 +109,29 @@ def command(
     threshold,
     anchors,
     as_json,
+    on=None,
+    **reach,
 ):
     """Run a model live over a camera, file, stream or image folder, with the results drawn
     over the frames and per-stage timings. With no arguments: the bundled example model on a
-    generated sample video (works without a display)."""
+    generated sample video (works without a display). With --on: on the device, over SSH."""
     from edgekit.demo import run_demo
 
+    if on:
+        if window:
+            from edgekit.errors import ConfigError
+
+            raise ConfigError(
+                "--window shows nothing here with --on; got: --window; use --serve "
+                "127.0.0.1:8080 and open it in a browser"
+            )
+        return on_device(
+            on, artifact, reach, as_json, source=source, task=task, preprocess=preprocess,
+            labels=labels, threads=threads, runtime_options=_options(runtime_options),
+            realtime=realtime, loop=loop, reconnect=reconnect, max_frames=max_frames,
+            duration=duration, record=record, jsonl=jsonl, serve=serve, top_k=top_k,
+            smooth=smooth, threshold=threshold, anchors=anchors,
+        )  # fmt: skip
     err = console(stderr=True)
 
     def started(pipe):
@@ -151,6 +172,54 @@ def command(
         print_summary(summary)
     if summary.error:
         err.print(f"[red]error:[/] {summary.error}", soft_wrap=True)
+        raise SystemExit(1)
+
+
+def on_device(target, artifact, reach: dict, as_json: bool, *, record, jsonl, serve, **kw):
+    """`--on`: local outputs checked first, one library call, the same printing as here."""
+    from edgekit.cli._on import ssh_options
+    from edgekit.demo import check_limits
+    from edgekit.demo.pipeline import Summary
+    from edgekit.demo.record import FOURCC, check_output
+    from edgekit.demo.serve import parse_address
+    from edgekit.device.remote_demo import demo_on, free_local
+    from edgekit.errors import ConfigError
+
+    check_limits(kw["max_frames"], kw["duration"])
+    if record and Path(check_output(record, "--record")).suffix.lower() not in FOURCC:
+        raise ConfigError(f"unknown recording format; got: {record.name}; use one of "
+                          f"{sorted(FOURCC)}")  # fmt: skip
+    if jsonl:
+        check_output(jsonl, "--jsonl")
+    err = console(stderr=True)
+
+    def event(e: dict) -> None:
+        if e.get("event") == "started":
+            if serve:
+                err.print(f"browser view: [bold]{local_url}[/] (the device's, through SSH)")
+            err.print(f"{e['task']} on {target}: {e['kind']} {escape(e['source'])}; Ctrl-C stops",
+                      soft_wrap=True)  # fmt: skip
+        elif e.get("event") == "kept":
+            err.print(f"[yellow]the recording is kept on the device:[/] {e['path']}")
+
+    address = free_local(parse_address(serve)) if serve else None  # port 0: a free one now
+    host = address and (f"[{address[0]}]" if ":" in address[0] else address[0])
+    local_url = f"http://{host}:{address[1]}/" if address else None
+    result = demo_on(
+        target, artifact, options=ssh_options(reach), record=record, jsonl=jsonl,
+        serve=address, on_event=event,
+        on_log=lambda line: err.print(f"[dim]device: {escape(line)}[/]", soft_wrap=True), **kw,
+    )  # fmt: skip
+    known = Summary.__dataclass_fields__
+    summary = Summary(**{k: v for k, v in result.summary.items() if k in known})
+    if as_json:
+        click.echo(json.dumps({**result.summary, "target": result.target}, indent=2))
+    else:
+        print_summary(summary)
+        if result.record:
+            err.print(f"recording copied back: {result.record}")
+    if summary.error:
+        err.print(f"[red]error:[/] {escape(summary.error)}", soft_wrap=True)
         raise SystemExit(1)
 
 

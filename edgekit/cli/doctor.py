@@ -8,6 +8,7 @@ import sys
 import click
 
 from edgekit.cli._common import console, guarded
+from edgekit.cli._on import reach_options
 
 STYLE = {"ok": "green", "info": "dim", "warn": "yellow", "block": "bold red"}
 
@@ -20,8 +21,11 @@ STYLE = {"ok": "green", "info": "dim", "warn": "yellow", "block": "bold red"}
     "--refresh", is_flag=True, help="Ask the package index again (answers are cached a day)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--on", metavar="ssh://user@host[:port]", help="Ask the device itself (edgekit "
+              "on it: edgekit provision); with --target, beside that profile.")  # fmt: skip
+@reach_options
 @guarded
-def command(artifact, target, pythons, refresh, as_json):
+def command(artifact, target, pythons, refresh, as_json, on=None, **reach):
     """Check this machine or a target: runtimes, wheels, and whether ARTIFACT can run there.
 
     Exits 1 when something blocks (no wheel for the recommended runtime, an op the runtime
@@ -29,6 +33,10 @@ def command(artifact, target, pythons, refresh, as_json):
     """
     from edgekit.device.doctor import diagnose
 
+    if on:  # the remote part: edgekit/cli/_on.py, edgekit/device/remote_doctor.py
+        from edgekit.cli._on import doctor_on
+
+        return doctor_on(on, artifact, target, as_json, reach, show)
     report = diagnose(artifact, target=target, pythons=list(pythons) or None, refresh=refresh)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

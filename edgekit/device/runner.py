@@ -397,18 +397,120 @@ class ONNXModel(Model):
         return self._s.run(None, dict(zip(self._names, feed)))
 
 
-MODELS = {".tflite": TFLiteModel, ".xml": OpenVINOModel, ".bin": OpenVINOModel, ".onnx": ONNXModel}
+class NCNNModel(Model):
+    """Tencent ncnn's Python binding (CPU; Vulkan with device="vulkan"), as edgekit's ncnn
+    session runs it: f32 for an fp32 file, fp16 storage and arithmetic (where the CPU has
+    them) for an fp16 one. Input shapes come from the .param's Input layers, where edgekit's
+    converter records them."""
+
+    format = "ncnn"
+    FLAGS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage")
+
+    def __init__(self, path, *, threads=None, device=None, precision=None, **_):
+        super().__init__()
+        ncnn = _import("ncnn", "pip install ncnn")
+        self.runtime = f"ncnn {version('ncnn') or getattr(ncnn, '__version__', '?')}"
+        param, weights = (artifact_files(path) * 2)[:2]
+        missing = [f.name for f in (param, weights) if not f.is_file()]
+        if missing:
+            raise RunnerError(f"{missing[0]} is missing; an ncnn model is a .param and a .bin")
+        text = param.read_text(errors="replace")
+        if not text.startswith("7767517"):
+            raise RunnerError(f"{param.name} is not an ncnn .param file (no 7767517 magic)")
+        if device not in (None, "cpu", "vulkan", "gpu"):
+            raise RunnerError(f"unknown ncnn device; got: {device!r}; use cpu or vulkan")
+        vulkan, fp16 = device in ("vulkan", "gpu"), precision == "fp16"
+        net = ncnn.Net()
+        for flag in self.FLAGS:
+            setattr(net.opt, flag, fp16 and "bf16" not in flag)
+        net.opt.use_vulkan_compute = vulkan
+        if threads:
+            net.opt.num_threads = int(threads)
+        if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
+            raise RunnerError(f"ncnn cannot load {param.name} with {weights.name}")
+        self._ncnn, self._net = ncnn, net
+        self._in, self._out = list(net.input_names()), list(net.output_names())
+        self.inputs = [Spec(name, shape) for name, shape in ncnn_inputs(text)]
+        self.execution = {
+            "precision": "f16" if fp16 else "f32",
+            "settings": {"vulkan": vulkan, **{f: fp16 and "bf16" not in f for f in self.FLAGS}},
+            "isa": isa_flags(),
+        }
+
+    def run(self, feed):
+        ex = self._net.create_extractor()
+        for name, x in zip(self._in, feed):  # ncnn takes one sample: the batch axis dropped
+            ex.input(name, self._ncnn.Mat(np.ascontiguousarray(x[0], np.float32)).clone())
+        outs = []
+        for name in self._out:
+            code, mat = ex.extract(name)
+            if code != 0:
+                raise RunnerError(f"ncnn failed to compute output {name} (code {code})")
+            outs.append(np.array(mat)[None])
+        return outs
+
+
+def ncnn_inputs(text: str) -> list:
+    """(blob name, shape with batch 1) of each Input layer of a .param: 0=w 1=h 2=c 11=d."""
+    found = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or parts[0] != "Input":
+            continue
+        n_in, n_out = int(parts[2]), int(parts[3])
+        params = dict(p.split("=", 1) for p in parts[4 + n_in + n_out :] if "=" in p)
+        dims = [int(params[k]) for k in ("11", "2", "1", "0") if k in params]
+        found.append((parts[4 + n_in], [1, *dims]))
+    return found
+
+
+MODELS = {
+    ".tflite": TFLiteModel,
+    ".xml": OpenVINOModel,
+    ".bin": OpenVINOModel,  # a plain .bin with a .param beside it (and no .xml) is ncnn's
+    ".onnx": ONNXModel,
+    ".ncnn.param": NCNNModel,
+    ".ncnn.bin": NCNNModel,
+    ".param": NCNNModel,
+}
+# the two files of an artifact (main, weights): ncnn's own names first, then an IR's .bin
+# before a plain ncnn pair's, as edgekit's format registry reads model.bin
+PAIRS = ((".ncnn.param", ".ncnn.bin"), (".xml", ".bin"), (".param", ".bin"))
+
+
+def artifact_files(path) -> list:
+    """[main, weights] of a two-file artifact (either file named), else [the file]."""
+    p = Path(path)
+    guess = None
+    for main, weights in PAIRS:
+        for have, other in ((main, weights), (weights, main)):
+            if p.name.lower().endswith(have):
+                q = p.with_name(p.name[: -len(have)] + other)
+                pair = [p, q] if have == main else [q, p]
+                if q.exists() or have == main:
+                    return pair
+                guess = guess or (pair if main == PAIRS[0][0] else None)
+    return guess or [p]
+
+
+def model_class(path):
+    """The Model class for a file: by its longest ending in MODELS (.ncnn.bin before .bin)."""
+    files = artifact_files(path)
+    name = files[0].name.lower()
+    ending = max((e for e in MODELS if name.endswith(e)), key=len, default=None)
+    return MODELS.get(ending)
 
 
 def open_model(path, **options) -> Model:
     """Load an artifact with the runtime its suffix calls for."""
     p = Path(path)
-    if p.suffix not in MODELS:
+    model = model_class(p)
+    if model is None:
         raise RunnerError(f"the runner takes {sorted(MODELS)}; got: {p.name}")
     if not p.is_file():
         raise RunnerError(f"artifact not found; got: {p}")
     try:
-        return MODELS[p.suffix](p, **options)
+        return model(p, **options)
     except RunnerError:
         raise
     except Exception as e:  # the runtime's own failure: one line, with its words
@@ -448,10 +550,10 @@ def _import_first(candidates, fix: str):
 
 
 def file_size(path) -> int:
-    """Bytes of an artifact, with an OpenVINO IR's .bin."""
-    p = Path(path)
-    extra = p.with_suffix(".bin").stat().st_size if p.suffix == ".xml" else 0
-    return p.stat().st_size + extra if p.is_file() else 0
+    """Bytes of an artifact, its weights file counted (an IR's .bin, ncnn's .param and .bin)."""
+    if not Path(path).is_file():
+        return 0
+    return sum(f.stat().st_size for f in artifact_files(path) if f.is_file())
 
 
 # -- one benchmark --------------------------------------------------------------------------

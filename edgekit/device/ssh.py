@@ -9,6 +9,10 @@ The artifact and `runner.py` go to a fresh temporary folder on the device; the r
 its samples as JSON lines, so a link lost mid-run still leaves the samples gathered so far
 (`ConnectionLostError.partial`); the folder is removed by the device's shell when the runner
 ends for any reason, and again by a separate connection afterwards.
+
+The same pieces serve `demo --on` and `doctor --on`: `Connection.temp_folder()`, `put`/`get`
+(scp, folders too), `stream(..., stdin=True, forward=...)` (a port forward, `-L`, in the same
+connection) and `in_folder()`, the shell command that cleans up however its program ends.
 """
 
 from __future__ import annotations
@@ -32,6 +36,18 @@ URL = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class Forward:
+    """`-L`: local HOST:PORT reaches the device's own 127.0.0.1:REMOTE_PORT."""
+
+    host: str
+    port: int
+    remote_port: int
+
+    def argv(self) -> list[str]:
+        bind = f"[{self.host}]" if ":" in self.host else self.host
+        return ["-o", "ExitOnForwardFailure=yes", "-L", f"{bind}:{self.port}:127.0.0.1:"
+                f"{self.remote_port}"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,42 +124,79 @@ class Connection:
         self.target = SSHTarget.parse(target) if isinstance(target, str) else target
         self.options = options or SSHOptions()
 
-    def ssh_argv(self, command: str) -> list[str]:
+    def ssh_argv(self, command: str, *, forward: Forward | None = None) -> list[str]:
         port = ["-p", str(self.target.port)] if self.target.port else []
-        return ["ssh", *self.options.argv(), *port, self.target.destination, "--", command]
+        fwd = forward.argv() if forward else []
+        return ["ssh", *self.options.argv(), *port, *fwd, self.target.destination, "--", command]
 
     def run(self, command: str, *, timeout: float = 120) -> str:
         """Run a shell command on the device; its stdout, or RemoteError with ssh's reason."""
-        try:
-            res = subprocess.run(
-                self.ssh_argv(command), capture_output=True, text=True, timeout=timeout
-            )
-        except subprocess.TimeoutExpired as e:
-            raise RemoteError(f"{self.target}: no answer in {timeout:.0f} s; got: {command}") from e
+        res = self.call(command, timeout=timeout)
         if res.returncode != 0:
             raise self.error(res.returncode, res.stderr, command)
         return res.stdout
 
+    def call(self, command: str, *, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a shell command on the device; its exit code, stdout and stderr, whatever they
+        are (ssh's own failures are exit 255: `error()` reads them)."""
+        try:
+            return subprocess.run(
+                self.ssh_argv(command), capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as e:
+            raise RemoteError(f"{self.target}: no answer in {timeout:.0f} s; got: {command}") from e
+
     def put(self, files: list[Path], remote_dir: str, *, timeout: float = 600) -> None:
-        """Copy local files into a folder on the device."""
-        port = ["-P", str(self.target.port)] if self.target.port else []
+        """Copy local files (and folders, whole) into a folder on the device."""
+        folders = ["-r"] if any(Path(f).is_dir() for f in files) else []
+        self._scp([*folders, *map(str, files), f"{self.scp_host()}:{remote_dir}/"], timeout)
+
+    def get(self, remote_path: str, local_path: Path, *, timeout: float = 600) -> None:
+        """Copy one file from the device to `local_path`."""
+        self._scp([f"{self.scp_host()}:{remote_path}", str(local_path)], timeout)
+
+    def scp_host(self) -> str:
         host = f"[{self.target.host}]" if ":" in self.target.host else self.target.host
-        user = f"{self.target.user}@" if self.target.user else ""
-        dest = f"{user}{host}:{remote_dir}/"
-        cmd = ["scp", "-q", *self.options.argv(), *port, *map(str, files), dest]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return f"{self.target.user}@{host}" if self.target.user else host
+
+    def _scp(self, args: list[str], timeout: float) -> None:
+        port = ["-P", str(self.target.port)] if self.target.port else []  # paths: absolute
+        cmd = ["scp", "-q", *self.options.argv(), *port, *args]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise RemoteError(f"{self.target}: scp took over {timeout:.0f} s") from e
         if res.returncode != 0:
             raise self.error(res.returncode, res.stderr, "scp")
 
-    def stream(self, command: str) -> subprocess.Popen:
-        """Start a command whose stdout is read line by line."""
+    def stream(
+        self, command: str, *, stdin: bool = False, forward: Forward | None = None
+    ) -> subprocess.Popen:
+        """Start a command whose stdout is read line by line (`stdin`: a pipe to write to, else
+        nothing; `forward`: a port forward that lives as long as the command)."""
         return subprocess.Popen(
-            self.ssh_argv(command),
+            self.ssh_argv(command, forward=forward),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
         )
+
+    def temp_folder(self) -> str:
+        """A fresh folder under the device's temporary folder (or `options.remote_tmp`)."""
+        base = self.options.remote_tmp or "${TMPDIR:-/tmp}"
+        folder = self.run(f'mktemp -d "{base}/edgekit.XXXXXX"', timeout=60).strip()
+        if not folder.startswith("/") or "edgekit." not in folder:
+            raise RemoteError(f"{self.target}: mktemp gave no folder; got: {folder!r}")
+        return folder
+
+    def remove(self, folder: str) -> None:
+        """Remove a folder on the device; a failure is logged (its own trap removed it)."""
+        try:
+            self.run(f"rm -rf {shlex.quote(folder)}", timeout=30)
+        except Exception as e:  # the device's own trap normally did it already
+            log.warning("%s: could not remove %s on the device: %s", self.target, folder, e)
 
     def error(self, code: int, stderr: str, what: str) -> Exception:
         """ssh's failure as one of edgekit's errors, with the fix."""
@@ -181,6 +234,18 @@ def device_python(options: SSHOptions) -> str:
     )
 
 
+def in_folder(folder: str, program: str, options: SSHOptions) -> str:
+    """A shell command running `program` (shell words, "$PY" for the device's Python) inside
+    `folder`, which its EXIT trap removes however the program ends: done, failed, or killed by
+    a broken pipe when the link drops. A hang-up or TERM ends the shell, and the trap runs."""
+    d = shlex.quote(folder)
+    script = (
+        f"trap 'rm -rf {d}' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; cd {d} || exit 1; "
+        f"{device_python(options)}; {program}"
+    )
+    return f"sh -c {shlex.quote(script)}"
+
+
 def _last(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
@@ -216,16 +281,13 @@ def bench(
     """
     conn = Connection(target, options)
     files, precision = link.local_files(artifact)
-    base = conn.options.remote_tmp or "${TMPDIR:-/tmp}"
-    folder = conn.run(f'mktemp -d "{base}/edgekit.XXXXXX"', timeout=60).strip()
-    if not folder.startswith("/") or "edgekit." not in folder:
-        raise RemoteError(f"{conn.target}: mktemp gave no folder; got: {folder!r}")
+    folder = conn.temp_folder()
     try:
         conn.put([RUNNER, *files], folder)
         cmd = _runner_command(folder, Path(files[0]).name, precision, conn.options, bench_options)
         return _follow(conn, conn.stream(cmd), artifact, precision, on_event)
     finally:
-        _remove(conn, folder)
+        conn.remove(folder)
 
 
 def _runner_command(folder: str, name: str, precision, options: SSHOptions, kw: dict) -> str:
@@ -235,14 +297,7 @@ def _runner_command(folder: str, name: str, precision, options: SSHOptions, kw: 
     for key in ("threads", "runs", "duration", "warmup", "sustained", "device", "delegate"):
         if kw.get(key) is not None:
             args += [f"--{key}", str(kw[key])]
-    d = shlex.quote(folder)
-    # the shell outlives the runner: its EXIT trap removes the folder however the runner ends
-    # (done, failed, or killed by a broken pipe when the link drops)
-    script = (
-        f"trap 'rm -rf {d}' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; cd {d} || exit 1; "
-        f'{device_python(options)}; "$PY" -u {" ".join(map(shlex.quote, args))}'
-    )
-    return f"sh -c {shlex.quote(script)}"
+    return in_folder(folder, f'"$PY" -u {" ".join(map(shlex.quote, args))}', options)
 
 
 def _follow(conn: Connection, proc: subprocess.Popen, artifact, precision, on_event):
@@ -268,10 +323,3 @@ def _follow(conn: Connection, proc: subprocess.Popen, artifact, precision, on_ev
     if "No such file" in stderr or "not found" in stderr:
         reason += "; is Python 3 on the device? run `edgekit provision` or pass --remote-python"
     raise RemoteError(f"{conn.target}: the runner did not start; got: {reason}")
-
-
-def _remove(conn: Connection, folder: str) -> None:
-    try:
-        conn.run(f"rm -rf {shlex.quote(folder)}", timeout=30)
-    except Exception as e:  # the device's own trap normally did it already
-        log.warning("%s: could not remove %s on the device: %s", conn.target, folder, e)
