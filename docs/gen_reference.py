@@ -10,6 +10,7 @@ The docs hook (`docs/hooks.py`) calls these on every build, so the pages cannot 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import sys
@@ -42,17 +43,25 @@ def _install(extra: str) -> str:
     return "light install" if not extra else f"`edgekit[{extra}]`"
 
 
+# how a set field of `Runtime` reads in the notes column (a flag alone, a text after this)
+LABELS = {"note": "", "fp16_default": "fp16 by default", "integer_only": "full-integer models only",
+          "float_only": "float models only", "deprecated": "deprecated: "}
+
+
 def runtimes_table() -> str:
-    """One row per `edgekit.formats.RUNTIMES` entry."""
+    """One row per `edgekit.formats.RUNTIMES` entry; the notes column shows every other field
+    of the record that is set, so a field added to `Runtime` shows up without a change here."""
     from edgekit import formats
 
     rows = ["| runtime id | format | runs on | notes |", "|---|---|---|---|"]
     for r in formats.RUNTIMES.values():
-        notes = [r.note] if r.note else []
-        notes += ["fp16 by default"] if r.fp16_default else []
-        notes += ["full-integer models only"] if r.integer_only else []
-        notes += ["float models only"] if r.float_only else []
-        notes += [f"deprecated: {r.deprecated}"] if r.deprecated else []
+        notes = []
+        for f in dataclasses.fields(r):
+            value = getattr(r, f.name)
+            if f.name in ("id", "format", "unit") or not value:
+                continue
+            label = LABELS.get(f.name, f.name.replace("_", " "))
+            notes.append(label if value is True else f"{label}{value}")
         rows.append(f"| `{r.id}` | `{r.format}` | {r.unit} | {'; '.join(notes) or '-'} |")
     return "\n".join(rows) + "\n"
 
