@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -171,58 +166,33 @@ def _example_calib() -> Path:
     return folder("example") / "calib-200" / "images"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
-def ray_head(tmp_path):
-    """A local Ray instance on 127.0.0.1, started by this test and stopped by its pid; its
-    workers keep their own cache, so what they convert has to travel back."""
+def ray_local(tmp_path):
+    """A local Ray instance (2 CPUs, 127.0.0.1) started by this test; its workers keep their
+    own plan cache, so what they convert has to travel back to the planning process."""
     import tempfile
 
-    ray_bin = Path(sys.executable).with_name("ray")
-    port = _free_port()
+    import ray
+
     temp = tempfile.mkdtemp(prefix="ekray-", dir="/tmp")  # Ray's socket paths must be short
-    env = {**os.environ, "EDGEKIT_CACHE": str(tmp_path / "ray-workers-cache"),
-           "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
-    proc = subprocess.Popen(
-        [str(ray_bin), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-         "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false",
-         "--temp-dir", temp],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    workers_cache = tmp_path / "ray-workers-cache"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp,
+             _node_ip_address="127.0.0.1",
+             runtime_env={"env_vars": {"EDGEKIT_CACHE": str(workers_cache),
+                                       "TF_CPP_MIN_LOG_LEVEL": "3"}})  # fmt: skip
     try:
-        _wait_for(port, proc)
-        yield f"127.0.0.1:{port}", tmp_path / "ray-workers-cache"
+        yield workers_cache
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        ray.shutdown()
         import shutil
 
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _wait_for(port: int, proc, timeout: float = 120) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        assert proc.poll() is None, "ray start --head exited"
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(1)
-    raise TimeoutError(f"Ray did not listen on {port}")
-
-
-def test_ray_cluster_gives_the_same_front_as_local_workers(ray_head, tmp_path, monkeypatch):
+def test_ray_cluster_gives_the_same_front_as_local_workers(ray_local, tmp_path, monkeypatch):
     import edgekit
 
-    address, worker_cache = ray_head
+    address, worker_cache = "auto", ray_local
     opts = dict(targets="rpi5", budget_ms=50, max_drop=1.0, only="tflite:fp32,tflite:int8",
                 prunes=[0], sizes=[64], threads=[1, 4], trials=4)  # fmt: skip
     monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "local-cache"))
