@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "edgekit-bench")
+    ap.add_argument("--compare-workers", action="store_true", help="Also time 1 vs 2 workers.")
     args = ap.parse_args()
     from compression import mobilenet
 
@@ -133,10 +134,44 @@ def main() -> None:
         for name in args.models.split(","):
             rows.append(one(name, models[name](), data, tmp / name, args))
             print(rows[-1])
-    path = save("plan", {"rows": rows, "settings": vars(args) | {"cache": str(args.cache),
-                                                                 "space": SPACE}})  # fmt: skip
+        workers = compare_workers(data, tmp / "workers") if args.compare_workers else []
+    path = save("plan", merged(rows, workers, vars(args) | {"cache": str(args.cache),
+                                                           "space": SPACE}))  # fmt: skip
     print(f"wrote {path}")
     print("time ratio (plan/sweep):", statistics.mean(r["time_ratio"] for r in rows))
+
+
+def compare_workers(data: dict, tmp: Path) -> list[dict]:
+    """The same small plan (four conversions of the example) with 1 and 2 worker processes,
+    each from an empty cache."""
+    import edgekit
+    from edgekit.example import MODEL
+
+    out = []
+    for n in (1, 2):
+        os.environ["EDGEKIT_CACHE"] = str(tmp / f"cache-{n}")
+        t = time.perf_counter()
+        edgekit.plan(MODEL, targets="rpi5", budget_ms=50, val=data["val"], calib=data["calib"],
+                     labels=data["labels"], only="tflite:fp32,tflite:int8,openvino:fp32,onnx",
+                     prunes=[0], sizes=[64], threads=[4], trials=4, workers=n, out=None)
+        out.append({"workers": n, "seconds": round(time.perf_counter() - t, 1)})
+        print(out[-1])
+    return out
+
+
+def merged(rows: list[dict], workers: list[dict], settings: dict) -> dict:
+    """This run's rows, with the committed rows of models it did not run kept (one model a
+    run fits in a session on 2 shared cores)."""
+    import json
+
+    from _common import RESULTS
+
+    path = RESULTS / "plan.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    done = {r["model"] for r in rows}
+    kept = [r for r in old.get("rows", []) if r["model"] not in done]
+    return {"rows": kept + rows, "workers": workers or old.get("workers", []),
+            "settings": settings}  # fmt: skip
 
 
 if __name__ == "__main__":
