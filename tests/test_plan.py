@@ -40,6 +40,10 @@ def plan_cache(tmp_path_factory):
         (("--target", "rpi5", "--budget-ms", "5", "--on", "pi@host"), ("--on", "pi@host")),
         (("--target", "rpi5,pixel4", "--budget-ms", "5", "--on", "ssh://pi@h"),
          ("--on ID=URL", "rpi5, pixel4")),
+        (("--target", "rpi5", "--budget-ms", "5", "--only", "tflite:int4"),
+         ("tflite has no precision", "int4")),
+        (("--target", "local", "--budget-ms", "5", "--only", "tensorrt"),
+         ("unknown format", "tensorrt")),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):

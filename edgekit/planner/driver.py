@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.errors import ConfigError
 from edgekit.planner import cache, evaluate, report, search
 from edgekit.planner import space as space_mod
@@ -103,7 +104,7 @@ def plan(
         >>> r.targets[0].pick.to_dict()["artifact"]
     """
     t0 = time.perf_counter()
-    args = _check(model, targets, budget_ms, max_drop, val, labels, calib, on, out, ray)
+    args = _check(model, targets, budget_ms, max_drop, val, labels, calib, on, out, ray, only)
     say = progress or log.info
     setup = _setup(args, max_drop, epochs, calib_samples, ship=bool(ray))
     from edgekit.planner.workers import Pool
@@ -225,7 +226,7 @@ class Evaluator:
                      variant=r.get("variant"))
 
 
-def _check(model, targets, budget_ms, max_drop, val, labels, calib, on, out, ray) -> dict:
+def _check(model, targets, budget_ms, max_drop, val, labels, calib, on, out, ray, only) -> dict:
     """Every argument checked, nothing imported that is heavy, nothing written."""
     from edgekit._deps import need
 
@@ -234,6 +235,12 @@ def _check(model, targets, budget_ms, max_drop, val, labels, calib, on, out, ray
     if max_drop is not None and not (math.isfinite(max_drop) and max_drop >= 0):
         raise ConfigError(f"--max-drop is in accuracy points and >= 0; got: {max_drop}")
     tlist = space_mod.targets(_split(targets), list(on or ()))
+    for item in _split(only):  # --only tflite or tflite:int8: names the registry knows
+        fmt, _, prec = item.partition(":")
+        known = (*formats.get(fmt).precisions, space_mod.BUDGETED)
+        if prec and prec not in known:
+            raise ConfigError(f"--only: {fmt} has no precision {prec!r}; got: {item}; "
+                              f"choose from {', '.join(known)}")  # fmt: skip
     if model is not None:
         from edgekit.source import detect_kind
 
