@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit import formats
-from edgekit.errors import MissingDependencyError
+from edgekit.errors import ConfigError, MissingDependencyError
 from edgekit.manifest import MANIFEST_NAME, Manifest
 from edgekit.report.tables import cross_rows
 
@@ -26,8 +26,11 @@ def cross_target(folder: Path, targets: list[str], results, *, out: Path | None 
                  budget_ms: float | None = None) -> CrossReport:  # fmt: skip
     """Estimate each artifact of `folder` on each target, beside the measured `results`;
     with `out`, draw latency-per-target and accuracy-against-latency charts there."""
+    from edgekit.device.profiles import get as profile
     from edgekit.estimate.estimator import estimate
 
+    for t in targets:
+        profile(t)  # an unknown target id is the user's error, not an artifact's row
     folder = Path(folder)
     parity, files = {}, []
     if (folder / MANIFEST_NAME).exists():
@@ -38,12 +41,22 @@ def cross_target(folder: Path, targets: list[str], results, *, out: Path | None 
         files = formats.artifacts_in(folder)
     estimates = []
     for f in files:
-        for e in estimate(f, targets):
-            estimates.append({"artifact": f.name, **e.to_dict()})
+        try:
+            got = [e.to_dict() for e in estimate(f, targets)]
+        except ConfigError as e:  # e.g. no cost reader for the format: a row, not a failure
+            fmt = formats.find(f)
+            got = [_unreadable(t, fmt.name if fmt else "", str(e)) for t in targets]
+        estimates += [{"artifact": f.name, **e} for e in got]
     report = CrossReport(cross_rows(results, estimates, parity), estimates)
     if out is not None:
         report.charts = _charts(report, results, parity, Path(out), budget_ms)
     return report
+
+
+def _unreadable(target: str, fmt: str, why: str) -> dict:
+    """An estimate row saying why there is no number (the table shows the reason)."""
+    return {"target": target, "runtime": None, "precision": None, "format": fmt,
+            "error": " ".join(why.split())}  # fmt: skip
 
 
 def _charts(report: CrossReport, results, parity: dict, out: Path, budget_ms) -> dict:
