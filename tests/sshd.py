@@ -8,8 +8,8 @@ installs openssh-server in CI.
 `provisioned(...)` is one venv per test session that `edgekit provision` filled with edgekit's
 wheel (built from a snapshot of this checkout), for `demo --on`, `doctor --on` and the rest.
 The venv sees `.venv-light`'s site-packages through a path line, so pip finds numpy, OpenCV
-and LiteRT already there (nothing is downloaded for them) while edgekit itself is installed
-from the wheel into the venv.
+and LiteRT (and pip itself) already there, nothing is downloaded for them, while edgekit
+itself is installed from the wheel into the venv.
 """
 
 from __future__ import annotations
@@ -167,7 +167,9 @@ def provisioned(server: Server, base: Path) -> Provisioned:
     snapshot = snapshot_checkout(base / "checkout")
     wheel = package.own_wheel(source=snapshot)
     venv = base / "venv"
-    subprocess.run([str(DEVICE_PYTHON), "-m", "venv", str(venv)], check=True)
+    # no pip of its own (ensurepip is most of a venv's 20 s here): the seed's pip installs
+    # into the venv it runs in, as the venv's own would
+    subprocess.run([str(DEVICE_PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True)
     site = purelib(venv / "bin" / "python")
     (Path(site) / "_edgekit_test_seed.pth").write_text(purelib(DEVICE_PYTHON) + "\n")
     report = provision(server.url, options=server.options(), venv=str(venv), wheel=wheel)

@@ -55,11 +55,11 @@ def run(cmd, timeout: int = 180) -> subprocess.CompletedProcess:
 
 def clean_device(server) -> None:
     """No edgekit process and no copied file stay on the device."""
-    assert sshd.wait_until(lambda: not sshd.edgekit_on_device(server)), (
-        sshd.edgekit_on_device(server)
+    assert sshd.wait_until(lambda: not sshd.edgekit_on_device(server)), sshd.edgekit_on_device(
+        server
     )
-    assert sshd.wait_until(lambda: not os.listdir(server.device_tmp), timeout=10), (
-        os.listdir(server.device_tmp)
+    assert sshd.wait_until(lambda: not os.listdir(server.device_tmp), timeout=10), os.listdir(
+        server.device_tmp
     )
 
 

@@ -100,8 +100,10 @@ def ncnn_example(folder: Path) -> Path:
     work = folder / "pnnx"
     work.mkdir()
     shutil.copy(DATA / "shapes_fp32.onnx", work / "model.onnx")
-    shapes = [[d if isinstance(d, int) and d > 0 else 1 for d in s.shape]
-              for s in load(work / "model.onnx").inputs]
+    shapes = [
+        [d if isinstance(d, int) and d > 0 else 1 for d in s.shape]
+        for s in load(work / "model.onnx").inputs
+    ]
     run_pnnx(pnnx_executable(), shapes, work, fp16=False)
     param = folder / "shapes_fp32.ncnn.param"
     param.write_text(with_input_shapes((work / "model.ncnn.param").read_text(), shapes))

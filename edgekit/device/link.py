@@ -16,7 +16,7 @@ from edgekit.errors import ConfigError, EdgeKitError, ModelLoadError
 def local_files(artifact: str | Path) -> tuple[list[Path], str | None]:
     """The files a device needs for `artifact` (an IR's .bin too) and its recorded precision."""
     p = Path(artifact)
-    if not p.is_file():
+    if not p.exists():
         raise ModelLoadError(f"artifact not found; got: {p}")
     fmt = formats.find(p)
     if fmt is None or not fmt.remote:
@@ -24,6 +24,8 @@ def local_files(artifact: str | Path) -> tuple[list[Path], str | None]:
             f"a device runs {', '.join(formats.main_suffixes(remote=True))} artifacts; got: "
             f"{p.name} (Core ML runs on Apple devices through an app, not over SSH)"
         )
+    if not p.is_file():
+        raise ModelLoadError(f"not an artifact file; got: {p} (a folder)")
     files = fmt.files(p)
     p = files[0]
     missing = [f.name for f in files if not f.is_file()]

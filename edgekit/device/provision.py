@@ -113,6 +113,8 @@ def make_plan(
         plan.system_site = plan.system_site or bool(apt)
     if runtime_only:
         return plan
+    for rid in runtimes or ():
+        formats.runtime(rid)  # a misspelt id fails before the wheel is built
     plan.wheel = wheel or package.own_wheel()
     chosen = list(runtimes or (prof.runtimes if prof else []))
     plan.extras, more, notes = runtime_extras(chosen, plan.wheel.requires)

@@ -133,7 +133,7 @@ def preflight(conn: Connection) -> Device:
     base = conn.options.remote_tmp or "${TMPDIR:-/tmp}"
     script = (
         f'D=$(mktemp -d "{base}/edgekit.XXXXXX") || exit 1; cd "$D" || exit 1; '
-        'mkdir model data out; '
+        "mkdir model data out; "
         f'{device_python(conn.options)}; "$PY" -c {shlex.quote(PROBE)} "$D" '
         '|| { S=$?; rm -rf "$D"; exit $S; }'
     )

@@ -71,7 +71,7 @@ def _read(conn: Connection, res) -> dict:
     if res.returncode == 255:
         raise conn.error(255, res.stderr, "doctor")
     try:
-        return json.loads(res.stdout[res.stdout.index("{"):])
+        return json.loads(res.stdout[res.stdout.index("{") :])
     except ValueError:
         pass
     said = [ln.strip() for ln in res.stderr.splitlines() if ln.strip() and "EXIT" not in ln]
