@@ -199,8 +199,10 @@ def _budgeted(setup: Setup, source: Path, fmt: str, folder: Path, name_as: str, 
                       count=setup.calib_samples)  # fmt: skip
     if max_drop is None:
         var_acc = float(np.mean(np.argmax(src.predict(val.x)[0], -1) == val.y))
-        lost = 100 * ((setup.reference or var_acc) - var_acc)
-        max_drop = max(0.0, (setup.max_drop or 0.0) - lost)
+        left = (setup.max_drop or 0.0) - 100 * ((setup.reference or var_acc) - var_acc)
+        # a variant that spent the budget already cannot meet it with any mix: no search
+        # (NNCF's accuracy control would revert op after op toward a drop of zero)
+        max_drop = left if left > 0 else 100.0
     labels = list(setup.labels) if setup.labels else val.classes
     meta = embedded_contract(Contract(src.inputs, src.outputs, pre, labels), precision="int8",
                              source_sha256=setup.sha)  # fmt: skip
