@@ -24,6 +24,7 @@ from edgekit._deps import need
 from edgekit.errors import ConfigError
 from edgekit.optimize import finetune
 from edgekit.optimize.masks import MaskKeeper, holds_m_n, m_n_mask
+from edgekit.optimize.reconstruct import reconstruct
 
 log = logging.getLogger(__name__)
 __all__ = ["MaskKeeper", "PruneConfig", "PruneData", "PruneResult", "holds_m_n", "m_n_mask",
@@ -62,6 +63,9 @@ class PruneConfig:
     ramp: float = 0.5
     updates: int = 8  # mask updates over the ramp
     temperature: float = 2.0  # distillation: softens the original's probabilities
+    # constant schedule: re-fit the kept weights layer by layer first (`reconstruct`); off by
+    # default: a few minutes even on small models, and distillation then adds little
+    reconstruct: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.sparsity < 1:
@@ -241,7 +245,12 @@ def prune_with(
     masks.update(0)
     masks.apply()
     if prep.train is not None and config.schedule == "constant":
-        finetune.recalibrate_batchnorm(model, prep.train.x)
+        if config.reconstruct:
+            by_path = {v.path: m for v, m in zip(masks.variables, masks.masks)}
+            fitted = reconstruct(model, prep.original, by_path, prep.train.x)
+            say(f"re-fit the kept weights of {len(fitted)} layers to the original's outputs")
+        else:
+            finetune.recalibrate_batchnorm(model, prep.train.x)
     tuned = {}
     if prep.train is not None and config.epochs:
         say(f"fine-tuning {len(targets)} pruned layers for {config.epochs} epochs "
