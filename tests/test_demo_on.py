@@ -171,3 +171,23 @@ def test_a_killed_connection_stops_the_demo_on_the_device(server, device, tmp_pa
     assert os.path.getsize(kept) > 0
     os.remove(kept)
     clean_device(server)
+
+
+def test_the_device_camera_on_a_fake_pi_board_and_elsewhere(tmp_path, monkeypatch):
+    """A Raspberry Pi this machine cannot be: its board file faked, picamera2 faked present."""
+    import importlib.util
+
+    from edgekit.demo import agent
+
+    pi = tmp_path / "model"
+    pi.write_text("Raspberry Pi 5 Model B Rev 1.0\x00")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a: object() if n == "picamera2" else real(n, *a))  # fmt: skip
+    assert agent.device_camera(str(pi)) == "picamera"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None)
+    assert agent.device_camera(str(pi)) is None  # no picamera2: the sample video, and why
+    monkeypatch.setattr(os.path, "exists", lambda p: p == "/dev/video0")
+    assert agent.device_camera(str(tmp_path / "none")) == "/dev/video0"
+    monkeypatch.setattr(os.path, "exists", lambda p: False)
+    assert agent.device_camera(str(tmp_path / "none")) is None

@@ -191,11 +191,11 @@ class Agent:
             self.out.event("kept", path=keep)
 
 
-def device_camera() -> str | None:
+def device_camera(board_file: str = "/proc/device-tree/model") -> str | None:
     """This device's camera for the demo: picamera on a Raspberry Pi (with picamera2),
     /dev/video0 elsewhere; None for the sample video."""
     try:
-        board = Path("/proc/device-tree/model").read_text(errors="replace")
+        board = Path(board_file).read_text(errors="replace")
     except OSError:
         board = ""
     if "Raspberry Pi" in board:

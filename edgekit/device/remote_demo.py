@@ -5,14 +5,12 @@ summary, frame lines, browser view and recording come back here.
    `edgekit provision` first), its $HOME and a free port on its own 127.0.0.1.
 2. The artifact (its sidecars and manifest), and a `--source`, `--labels` or `--anchors` that
    is a file or folder here, are copied into that folder.
-3. The agent (`python -m edgekit.demo.agent`, the device side) runs the demo there inside
-   `ssh.in_folder`, whose shell removes the folder however the agent ends. `--serve HOST:PORT`
-   is an OpenSSH port forward in the same connection (`-L HOST:PORT:127.0.0.1:PORT2`): the
-   device serves on its own 127.0.0.1 only.
-4. Its stream is followed as it comes: frame lines go to the local `--jsonl` file, events to
-   the caller. Every 2 s a `ping` tells the device the link is alive (it stops the demo when
-   they stop coming, or its stdin ends); SIGINT/SIGTERM here send `stop`, and the device ends
-   the demo cleanly and sends the summary.
+3. The agent (`edgekit.demo.agent`) runs the demo there inside `ssh.in_folder`, whose shell
+   removes the folder however it ends. `--serve HOST:PORT` is an OpenSSH port forward in the
+   same connection (`-L HOST:PORT:127.0.0.1:PORT2`): the device binds its 127.0.0.1 only.
+4. Its stream is followed as it comes: frame lines to the local `--jsonl` file, events to the
+   caller. A `ping` every 2 s says the link is alive (the device stops the demo when they stop,
+   or its stdin ends); SIGINT/SIGTERM here send `stop`: the demo ends cleanly, with a summary.
 5. A recording is copied back, then the device removes it (`fetched`); when the link is lost
    first, the device keeps it under ~/.edgekit/recordings and the error names it.
 """
@@ -124,7 +122,8 @@ def demo_on(
         conn.remove(device.folder)
         raise
     conn.remove(device.folder)  # its own trap did it already; this is for a killed shell
-    url = f"http://{_url_host(serve[0])}:{serve[1]}/" if serve else None
+    host = serve and (f"[{serve[0]}]" if ":" in serve[0] else serve[0])
+    url = f"http://{host}:{serve[1]}/" if serve else None
     return DemoOnResult(str(conn.target), follow.summary, url, follow.fetched, follow.lines)
 
 
@@ -245,10 +244,6 @@ def free_local(serve: tuple[str, int]) -> tuple[str, int]:
         return host, s.getsockname()[1]
 
 
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 class Follow:
     """Reads the agent's stream; writes frame lines here; answers with ping, stop, fetched."""
 
@@ -290,9 +285,7 @@ class Follow:
     def _line(self, line: str) -> None:
         kind, text = line[:1], line[1:]
         if kind == "F" and text.startswith("{"):
-            if self.fh is None and self.jsonl is not None:
-                self.fh = open(self.jsonl, "w", encoding="utf-8")  # noqa: SIM115
-            if self.fh is not None:
+            if self.fh is not None:  # opened when the demo started there
                 self.fh.write(text + "\n")
                 self.fh.flush()
                 self.lines += 1
