@@ -51,7 +51,9 @@ def prepare(model_id: str, work: Path) -> None:
 
 
 def _local_name(m: wild.Model, src: Path) -> str:
-    return src.name if not m.build else f"{m.id}{src.suffix}"
+    if not m.build:
+        return src.name
+    return m.id if m.kind == "savedmodel" else f"{m.id}{src.suffix}"
 
 
 def _input_names(path: Path) -> list[str]:

@@ -55,17 +55,26 @@ def refused_cleanly(proc, what: str) -> None:
         assert len(errors) == 1, f"{what}: not one error line\n{proc.stderr[-3000:]}"
 
 
-def converted(cwd: Path, model: str, *extra: str) -> dict[str, dict]:
-    """`edgekit convert MODEL --to tflite,onnx,openvino` into edgekit-out; its artifacts."""
+def converted(cwd: Path, model: str, *extra: str, parity: bool = True) -> dict[str, dict]:
+    """`edgekit convert MODEL --to tflite,onnx,openvino` into edgekit-out; its artifacts,
+    each with its own parity check passed (unless `parity` is False: checked apart)."""
     proc = run_cli("convert", model, "--to", CONVERT_TO, *extra, cwd=cwd, timeout=900)
-    clean(proc, f"edgekit convert {model}")
+    if parity:
+        clean(proc, f"edgekit convert {model}")
+    else:  # a parity miss exits 0 without --strict; anything else is still a failure here
+        refused_cleanly(proc, f"edgekit convert {model}")
     manifest = json.loads((cwd / "edgekit-out" / "edgekit.json").read_text())
     arts = {a["format"]: a for a in manifest["artifacts"]}
     assert set(arts) == set(CONVERT_TO.split(",")), manifest.get("failures")
+    if parity:
+        parity_passed(arts)
+    return arts
+
+
+def parity_passed(arts: dict[str, dict]) -> None:
     for fmt, a in arts.items():
         assert a["parity"]["passed"], f"{fmt}: {a['parity']}"
         assert a["parity"]["max_abs"] <= a["parity"]["tolerance"]["max_abs"]
-    return arts
 
 
 def artifact(cwd: Path, arts: dict, fmt: str) -> Path:
@@ -91,18 +100,35 @@ def fer_out(tmp_path_factory):
     return m, cwd, name, arts
 
 
-def test_basic_pitch_savedmodel_matches_spotifys_own_artifacts(tmp_path):
-    """tf.keras 2 SavedModel (Adam slots, audio input, three outputs): every artifact agrees
-    with the nmp.onnx and nmp.tflite that basic-pitch converted itself and ships."""
+@pytest.fixture(scope="module")
+def basic_pitch_out(tmp_path_factory):
+    """basic-pitch's tf.keras 2 SavedModel (Adam slots, audio input, three named outputs)
+    converted in a user folder, calibrated on synthesized notes."""
     m, src = fetched("basic-pitch")
-    name = user_folder(tmp_path, src)
+    cwd = tmp_path_factory.mktemp("wild-basic-pitch")
+    name = user_folder(cwd, src)
     tones = wild_data.tones(4)
-    np.save(tmp_path / "tones.npy", tones)
-    arts = converted(tmp_path, name, "--calib", "tones.npy")
+    np.save(cwd / "tones.npy", tones)
+    return m, cwd, tones, converted(cwd, name, "--calib", "tones.npy", parity=False)
+
+
+def test_basic_pitch_savedmodel_matches_spotifys_own_artifacts(basic_pitch_out):
+    """Every artifact agrees with the nmp.onnx and nmp.tflite that basic-pitch converted
+    itself from the same SavedModel and ships beside it."""
+    m, cwd, tones, arts = basic_pitch_out
     for fmt in arts:
         assert len(arts[fmt]["outputs"]) == 3, arts[fmt]["outputs"]
     for shipped in wild.references(m):
-        close_to(wild_check.run(shipped, tones), tmp_path, arts, tones, 1e-3)
+        close_to(wild_check.run(shipped, tones), cwd, arts, tones, 1e-3)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="edgekit's own parity reference for this SavedModel is 1.75e-3 off its artifacts "
+    "(which agree with Spotify's nmp.onnx within 2e-6); reported on issue 13",
+)
+def test_basic_pitch_own_parity_passes(basic_pitch_out):
+    parity_passed(basic_pitch_out[3])
 
 
 def test_fer_artifacts_match_the_original_on_faces(fer_out):
