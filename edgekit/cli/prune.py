@@ -87,12 +87,14 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
         from rich.console import Console
 
         say = Console(file=cap.terminal, highlight=False).print
+        missed = None
         try:
             result = prune_to_file(model, out, data, progress=say, **options)
-        except BudgetNotMetError as e:
-            _show(e.result, out, structured is not None, as_json)
-            raise
+        except BudgetNotMetError as e:  # the closest model is written: show its figures
+            missed, result = e, e.result
     _show(result, out, structured is not None, as_json)
+    if missed is not None:
+        raise missed
 
 
 def _method_options(structured, schedule, scope, exclude, min_weights, criterion, lr) -> dict:
