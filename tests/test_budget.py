@@ -129,3 +129,29 @@ def test_coreml_budget_keeps_the_layer_int8_weights_hurt_in_float(outlier, tmp_p
     assert compressed == r.quantized_layers  # the layers kept in float are stored float
     if r.plain_accuracy < r.reference_accuracy:
         assert r.float_layers
+
+
+def test_python_convert_takes_the_optimization_steps(outlier, tmp_path, example_data):
+    """`edgekit.convert(model, prune=..., data=..., max_drop=..., max_float=...)` does what
+    the CLI does, called twice in one process."""
+    import json
+
+    import edgekit
+    from edgekit.example import LABELS
+    from edgekit.optimize import BudgetReport
+
+    src = outlier[0]
+    for out in (tmp_path / "a", tmp_path / "b"):
+        report = edgekit.convert(src.path, to="tflite", val=example_data["val"], labels=LABELS,
+                                 max_drop=1.0, calib_samples=32, out=out)  # fmt: skip
+        assert isinstance(report, BudgetReport) and report.met
+        assert (out / "outlier_int8-budget.tflite").exists()
+        rows = json.loads((out / "budget.json").read_text())
+        assert rows[0]["met"] and rows[0]["samples"] == 400 and rows[0]["tries"]
+    x = np.random.default_rng(0).uniform(0, 255, (40, 64, 64, 3)).astype("float32")
+    np.savez(tmp_path / "train.npz", x=x)  # inputs only: distillation needs no labels
+    pruned = edgekit.convert(src.path, to="tflite:fp32", prune="sparsity=0.5",
+                             data=tmp_path / "train.npz", random_calib=True,
+                             out=tmp_path / "p")  # fmt: skip
+    assert (tmp_path / "p" / "outlier_pruned.keras").exists()
+    assert [a.format for a in pruned.artifacts] == ["tflite"]
