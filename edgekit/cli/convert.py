@@ -112,7 +112,7 @@ def command(
             from edgekit.cli.prune import budget_convert
 
             return budget_convert(model, to, calib, calib_samples, val, labels, out,
-                                  max_drop, max_float, as_json)  # fmt: skip
+                                  max_drop, max_float, as_json, preprocess)  # fmt: skip
     with Capture(enabled=not verbose) as cap, Steps(cap.terminal) as steps, steps.own_logs():
         report = do_convert(
             model,

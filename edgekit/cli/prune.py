@@ -171,7 +171,7 @@ def before_convert(model, prune_spec, train_data, labels, out: Path):
 
 
 def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, max_float,
-                   as_json):  # fmt: skip
+                   as_json, preprocess=None):  # fmt: skip
     """`edgekit convert --precision int8 --max-drop D --val DIR`: one budgeted int8 artifact
     per format (tflite, openvino by default); exit 1 with the best artifacts kept if any
     misses."""
@@ -184,7 +184,7 @@ def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, 
         report = convert_to_budget(
             model, formats=formats, calib=calib or val, val=val, labels=labels, out=out,
             max_drop=max_drop, max_float=max_float, calib_samples=calib_samples or 100,
-            progress=lambda m: say(f"[dim]{m}[/]"),
+            preprocess=preprocess, progress=lambda m: say(f"[dim]{m}[/]"),
         )  # fmt: skip
     except BudgetNotMetError as e:
         _budget_table(e.result, as_json)
