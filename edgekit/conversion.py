@@ -57,6 +57,8 @@ class Plan:
     strict: bool = False
     fail_fast: bool = False  # all or nothing: the first failing format stops the run
     detection: dict | None = None  # raw SSD anchor/decode options, recorded in the contract
+    device: str | None = None  # a device profile id (--device)
+    soc: str | None = None  # what tflite:npu compiles for: the device's NPU ("qualcomm:SM8650")
 
     @property
     def needs_calibration(self) -> bool:
@@ -98,6 +100,7 @@ def plan(
     strict: bool = False,
     fail_fast: bool = False,
     detection: dict | None = None,
+    device: str | None = None,
 ) -> Plan:
     """Check every argument and expand formats x precisions; raises ConfigError on the first
     problem. Nothing heavy is imported here."""
@@ -125,7 +128,14 @@ def plan(
         strict=strict,
         fail_fast=fail_fast,
         detection=detection,
+        device=device,
     )
+    if any(prec is Precision.NPU for _, prec in targets):  # compiled for the device's NPU
+        from edgekit.converters.npu import check as check_npu
+        from edgekit.device.profiles import npu_soc
+
+        p.soc = npu_soc(device)
+        check_npu(p.soc)  # the vendor SDK, before the model loads
     if isinstance(labels, (str, Path)):
         p.labels = read_labels(labels)
     elif labels:
@@ -201,7 +211,7 @@ def run(
         calib.record() if calib else None,
         edgekit_version=_version(),
     )
-    job = targets.Job(src, contract, calib, parity_set, ref, digest, p.model.stem)
+    job = targets.Job(src, contract, calib, parity_set, ref, digest, p.model.stem, p.soc)
     p.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=p.out, prefix=".staging-"))
     try:
@@ -257,6 +267,7 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
         val: labelled folder (one subfolder per class) for accuracy; labels: file or list.
         input_shape, preprocess, safe_mode, strict: a shape for dynamic models; a preset name
             or Preprocess; Keras safe mode (default on); raise on a parity miss.
+        device: a device profile id; tflite:npu compiles for its NPU's SoC.
         imports: the user's modules or .py files that register the model's custom classes,
             imported before loading (`edgekit.source.import_user_code`).
         isolate: run in a child process (`edgekit.isolate`), so that a native crash cannot

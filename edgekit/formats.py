@@ -66,8 +66,9 @@ FORMATS: dict[str, Format] = {
         Format(
             "tflite",
             ((".tflite", ()),),
-            ("fp32", "fp16", "dynamic-int8", "int8", "int8-io", "uint8-io", "int16x8"),
-            frozenset({"int8", "int8-io", "uint8-io", "int16x8"}),
+            ("fp32", "fp16", "dynamic-int8", "int8", "int8-io", "uint8-io", "int16x8", "npu"),
+            # npu: full-integer, then compiled ahead of time for one phone's NPU
+            frozenset({"int8", "int8-io", "uint8-io", "int16x8", "npu"}),
             "edgekit.converters.tflite:TFLiteConverter",
             "edgekit.runtimes.tflite:TFLiteSession",
             "edgekit.estimate.readers:tflite_costs",
@@ -132,16 +133,34 @@ class Runtime:
     unit: str  # "cpu", the accelerator kind it runs on (gpu, npu, tpu, ane, dsp), or "auto"
     fp16_default: bool = False  # runs float models in fp16 on its unit unless told otherwise
     note: str = ""
+    deprecated: str = ""  # why not to pick it any more, and what to use instead
+    integer_only: bool = False  # its unit takes full-integer models only (float ops: CPU)
+    float_only: bool = False  # its unit takes float models only (an int8 model stays on CPU)
 
 
 RUNTIMES: dict[str, Runtime] = {
     r.id: r
     for r in (
-        Runtime("tflite", "tflite", "cpu"),
-        Runtime("tflite-gpu", "tflite", "gpu", fp16_default=True),
-        Runtime("nnapi", "tflite", "npu"),
-        Runtime("edgetpu", "tflite", "tpu"),
-        Runtime("onnxruntime", "onnx", "cpu"),
+        Runtime("tflite", "tflite", "cpu", note="LiteRT's Interpreter with XNNPACK"),
+        Runtime("tflite-gpu", "tflite", "gpu", fp16_default=True,
+                note="the GPU delegate: OpenCL on Android, Metal on iOS"),
+        Runtime("litert-gpu", "tflite", "gpu", fp16_default=True,
+                note="LiteRT's CompiledModel API with the GPU accelerator (load: api=compiled)"),
+        Runtime("litert-npu", "tflite", "npu",
+                note="an ahead-of-time NPU build (convert --to tflite:npu --device ID) run by "
+                "LiteRT's CompiledModel API with the vendor's dispatch library"),
+        Runtime("tflite-coreml", "tflite", "ane", fp16_default=True, float_only=True,
+                note="LiteRT's Core ML delegate on iOS (the Neural Engine on A12 and later)"),
+        Runtime("nnapi", "tflite", "npu",
+                deprecated="NNAPI is deprecated from Android 15: use LiteRT's GPU path "
+                "(litert-gpu) or an NPU build (tflite:npu, litert-npu) instead"),
+        Runtime("edgetpu", "tflite", "tpu", integer_only=True),
+        Runtime("onnxruntime", "onnx", "cpu", note="the CPU execution provider (any OS)"),
+        Runtime("onnxruntime-qnn", "onnx", "npu",
+                note="ONNX Runtime's QNN execution provider (Qualcomm Hexagon NPU)"),
+        Runtime("onnxruntime-nnapi", "onnx", "npu",
+                deprecated="NNAPI is deprecated from Android 15: use onnxruntime (CPU) or "
+                "onnxruntime-qnn on Snapdragon phones"),
         Runtime("tensorrt", "onnx", "gpu"),
         Runtime("openvino", "openvino", "cpu"),
         Runtime("openvino-gpu", "openvino", "gpu"),

@@ -40,6 +40,7 @@ class Artifact:
     route: str = ""  # which of the converter's routes made it (see `edgekit.converters`)
     route_errors: dict[str, str] = field(default_factory=dict)  # routes that failed first
     log: str = ""  # one line: what the converters warned about while making it
+    placement: dict | None = None  # tflite:npu: SoC, ops on the NPU and on the CPU (npu.py)
 
 
 @dataclass

@@ -35,6 +35,7 @@ class Job:
     ref: list
     digest: str
     stem: str
+    soc: str | None = None  # the SoC an NPU build is compiled for (conversion.Plan.soc)
 
 
 def make(
@@ -48,7 +49,8 @@ def make(
     calib = job.calib.x if job.calib else None
     errors: dict[str, str] = {}
     best: Artifact | None = None
-    for route in conv.routes(job.src, precision, calib=calib, metadata=meta):
+    npu = {"soc": job.soc} if precision is Precision.NPU else {}  # only tflite takes it
+    for route in conv.routes(job.src, precision, calib=calib, metadata=meta, **npu):
         folder = Path(tempfile.mkdtemp(dir=staging, prefix=f"{fmt}-{route.name}-"))
         dest = folder / conv.file_name(job.stem, precision)
         try:
@@ -97,6 +99,7 @@ def _attempt(route, dest: Path, fmt: str, precision: Precision, job: Job) -> Art
         tools=result.tools,
         convert_seconds=round(seconds, 3),
         notes=result.notes,
+        placement=result.placement,
     )
     _verify(dest, art, job)
     return art
@@ -119,6 +122,17 @@ def _verify(path: Path, art: Artifact, job: Job) -> None:
     from edgekit.runtimes import load
 
     src = job.src
+    if art.precision == Precision.NPU.value:  # runs on its phone's NPU only: check structure
+        from edgekit.converters.npu import structure
+        from edgekit.parity import Parity
+
+        art.inputs = [t.to_dict() for t in src.inputs]
+        art.outputs = [t.to_dict() for t in src.outputs]
+        ok, reason = structure(path, job.soc, src)
+        nan = float("nan")
+        art.parity = Parity(0, nan, nan, nan, None, None, None, {}, ok, reason, "structural")
+        art.parity = art.parity.to_dict()
+        return
     if art.format == "coreml" and platform.system() != "Darwin":
         from edgekit.converters.coreml import NOTHING_COMPRESSED, inspect
 

@@ -135,8 +135,26 @@ def test_corrupt_artifact_is_one_line(tmp_path):
 
 def test_format_and_ops_against_targets():
     onnx_model = DATA / "shapes_fp32.onnx"
-    assert doctor.diagnose(onnx_model, target="pixel4").blocked  # phones run no ONNX here
+    assert doctor.diagnose(onnx_model, target="coral-usb").blocked  # no ONNX runtime there
+    pixel = doctor.diagnose(onnx_model, target="pixel4")  # ONNX Runtime runs on Android
+    assert rows(pixel, "artifact")["onnxruntime"].status == "ok" and not pixel.blocked
     orin = doctor.diagnose(onnx_model, target="jetson-orin-nano")
     assert rows(orin, "artifact")["tensorrt"].status == "ok" and not orin.blocked
     ir = doctor.diagnose(DATA / "shapes_fp16.xml", target="intel-core-ultra-155h")
     assert rows(ir, "artifact")["openvino"].status == "ok"
+
+
+@pytest.mark.light
+def test_phone_profiles_flag_nnapi_and_point_at_the_npu_build():
+    """NNAPI is deprecated from Android 15: the doctor says so, and sends an NPU phone's
+    artifact to `convert --to tflite:npu` (the vendor compiler decides what the NPU takes)."""
+    old = doctor.diagnose(INT8, target="pixel4")
+    assert rows(old, "runtime")["nnapi"].status == "warn"
+    assert "deprecated from Android 15" in rows(old, "runtime")["nnapi"].detail
+    assert "litert-gpu" in rows(old, "runtime")["nnapi"].detail
+    new = doctor.diagnose(INT8, target="galaxy-s24")
+    assert "nnapi" not in rows(new, "runtime")
+    hint = rows(new, "artifact")["litert-npu"]
+    assert hint.status == "info" and "--to tflite:npu --device galaxy-s24" in hint.detail
+    assert rows(new, "artifact")["litert-gpu"].status == "ok"
+    assert not new.blocked

@@ -14,7 +14,7 @@ IDS = [
     "rpi4", "rpi5", "jetson-nano", "jetson-orin-nano", "jetson-orin-nano-super", "jetson-orin-nx",
     "jetson-agx-orin", "pixel", "pixel2", "pixel3", "pixel3a", "pixel4", "iphone-xs",
     "iphone-11-pro", "iphone-12-pro", "coral-usb", "coral-devboard", "intel-core-ultra-155h",
-    "intel-celeron-n5105", "x86-64", "aarch64",
+    "intel-celeron-n5105", "x86-64", "aarch64", "pixel8", "galaxy-s24", "vivo-x100",
 ]  # fmt: skip
 # every figure must name where it came from
 SOURCED = ["cpu.clusters", "cpu.isa", "cpu.peak_gflops", "memory.gb", "memory.bandwidth_gbs"]
@@ -116,3 +116,50 @@ def test_device_option_uses_its_recipe(tiny_keras, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     (a,) = json.loads(res.stdout)["artifacts"]
     assert (a["format"], a["precision"]) == ("onnx", "fp32")
+
+
+@pytest.mark.light
+def test_no_profile_or_recipe_recommends_nnapi():
+    """NNAPI is deprecated from Android 15: a profile may list it (old phones run it), never
+    recommend it; the Android recipes name LiteRT's GPU and NPU paths instead."""
+    from edgekit import formats
+
+    assert "Android 15" in formats.runtime("nnapi").deprecated
+    for d in profiles.all_profiles():
+        assert not formats.runtime(d.recommended.runtime).deprecated, d.id
+    for name in ("android-fp16", "android-npu"):
+        text = recipes.get(name).description
+        assert "NNAPI" not in text or "deprecated" in text, name
+    data = profiles.get("pixel4").to_dict()
+    data.pop("id")
+    data["cpu"].pop("cores")
+    data["recommended"]["runtime"] = "nnapi"
+    with pytest.raises(ConfigError, match="deprecated; got: nnapi"):
+        profiles.build("pixel4", data)
+
+
+@pytest.mark.light
+def test_phones_run_onnx_runtime_and_iphones_run_litert():
+    for d in profiles.all_profiles():
+        if d.kind == "phone" and d.reach == "adb":
+            assert "onnxruntime" in d.runtimes, d.id
+        if d.id.startswith("iphone"):
+            assert {"tflite", "tflite-gpu", "tflite-coreml"} <= set(d.runtimes), d.id
+            assert d.sources.get("runtimes"), d.id
+
+
+@pytest.mark.light
+@pytest.mark.parametrize("name, vendor", [("galaxy-s24", "qualcomm"), ("pixel8", "google_tensor"),
+                                          ("vivo-x100", "mediatek")])  # fmt: skip
+def test_npu_phones_name_a_soc_litert_compiles_for(name, vendor):
+    """The SoC in the profile is one LiteRT's own AOT target tables know (the real enums)."""
+    from edgekit.converters import npu
+
+    d = profiles.get(name)
+    soc = profiles.npu_soc(name)
+    assert soc.startswith(vendor + ":") and d.recommended.runtime == "litert-npu"
+    assert d.recommended.precision == "npu" and d.recipe == "android-npu"
+    target = npu.target(soc)
+    assert soc.split(":")[1].lower() in repr(target).lower()
+    with pytest.raises(ConfigError, match="galaxy-s24, pixel8, vivo-x100"):
+        profiles.npu_soc("rpi5")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import click
 from edgekit import formats
 from edgekit.cli._common import console, guarded
 from edgekit.cli._on import on_options
-from edgekit.errors import MissingDependencyError
+from edgekit.errors import ConfigError, MissingDependencyError
 
 
 @click.command("bench")
@@ -22,6 +23,9 @@ from edgekit.errors import MissingDependencyError
 )
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--device", help="OpenVINO device, ONNX provider or Core ML compute unit.")
+@click.option("--option", "runtime_options", multiple=True, metavar="KEY=VALUE",
+              help="A runtime option of edgekit.load (repeatable): api=compiled, "
+              "accelerator=cpu|gpu|npu (TFLite), xnnpack=false, hint=throughput...")  # fmt: skip
 @click.option(
     "--sustained",
     type=click.FloatRange(min=0, min_open=True),
@@ -48,6 +52,7 @@ def command(
     duration,
     warmup,
     device,
+    runtime_options,
     sustained,
     json_path,
     csv_path,
@@ -68,6 +73,7 @@ def command(
         warmup=warmup,
         device=device,
         sustained=sustained,
+        **parse_options(runtime_options),
     )
     if reach.get("on"):  # on devices: edgekit/cli/_on.py
         from edgekit.cli._on import run_on
@@ -123,6 +129,24 @@ def json_document(env: dict, results, cross) -> dict:
             {**e, "basis": "estimated", "estimate_basis": e.get("basis")} for e in cross.estimates
         ]
     return doc
+
+
+def parse_options(items) -> dict:
+    """`--option KEY=VALUE` pairs as keyword arguments: true/false and numbers as such."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ConfigError(
+                f"--option takes KEY=VALUE; got: {item!r}; e.g. --option api=compiled"
+            )
+        low = raw.strip().lower()
+        value = {"true": True, "false": False, "none": None}.get(low, raw.strip())
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+            value = int(value)
+        out[key] = value
+    return out
 
 
 def cross_report(artifacts, targets: str, results, report_dir, budget_ms):

@@ -131,6 +131,7 @@ def command(
             strict=strict,
             fail_fast=fail_fast,
             detection=_detection(anchors),
+            device=device,
             imports=imports,
             progress=steps.start,
             done=steps.finish,

@@ -71,9 +71,10 @@ def show(p) -> None:
     ]
     for a in p.accelerators:
         where = f" via {', '.join(a.runtimes)}" if a.runtimes else ""
-        rows.append((f"{a.kind}", f"{a.name}: {peaks(a.peak_gflops)}{where}"))
+        soc = f"; NPU builds for {a.soc} (convert --to tflite:npu --device {p.id})" if a.soc else ""
+        rows.append((f"{a.kind}", f"{a.name}: {peaks(a.peak_gflops)}{where}{soc}"))
     rows += [
-        ("runtimes", ", ".join(p.runtimes)),
+        ("runtimes", ", ".join(_marked(r) for r in p.runtimes)),
         ("os", sw.os),
         ("python", ", ".join(sw.pythons) or "none on the device"),
         ("wheel platform", sw.platform or "-"),
@@ -91,3 +92,10 @@ def show(p) -> None:
     out.print("[dim]sources:[/]")
     for key, value in p.sources.items():
         out.print(f"  [dim]{key}:[/] {value}", soft_wrap=True)
+
+
+def _marked(runtime: str) -> str:
+    """A runtime id, flagged when it is on its way out (NNAPI from Android 15)."""
+    from edgekit import formats
+
+    return f"{runtime} (deprecated)" if formats.runtime(runtime).deprecated else runtime

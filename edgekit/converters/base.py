@@ -23,6 +23,7 @@ class Precision(str, Enum):
     INT8_IO = "int8-io"  # full-integer with int8 input and output tensors
     UINT8_IO = "uint8-io"  # full-integer with uint8 input and output tensors
     INT16X8 = "int16x8"  # int16 activations, int8 weights
+    NPU = "npu"  # TFLite full-integer, compiled ahead of time for one phone's NPU (--device)
     PALETTIZE4 = "palettize4"  # Core ML 4-bit k-means weight palette
     PALETTIZE6 = "palettize6"
     PALETTIZE8 = "palettize8"
@@ -64,6 +65,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     route: str = ""  # which of the converter's routes wrote the file
     route_errors: dict[str, str] = field(default_factory=dict)  # routes tried before it
+    placement: dict | None = None  # an NPU build: which ops landed on the NPU (converters.npu)
 
 
 @dataclass

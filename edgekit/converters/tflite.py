@@ -22,7 +22,11 @@ INT16X8_NOTE = (
 class TFLiteConverter(Converter):
     name = "tflite"
 
-    def routes(self, source, precision, *, calib, metadata) -> list[Route]:
+    def routes(self, source, precision, *, calib, metadata, soc=None) -> list[Route]:
+        if precision is P.NPU:  # full-integer by these routes, then compiled for one SoC
+            from edgekit.converters import npu
+
+            return npu.compiled(self.routes(source, P.INT8, calib=calib, metadata=metadata), soc)
         tf = need("tensorflow", what="TFLite conversion")
 
         def frozen_graph(dest: Path) -> Result:

@@ -230,6 +230,11 @@ def bench(
     **_,
 ):
     """Benchmark a .tflite on the phone; returns (machine, BenchResult) like a local bench."""
+    if _.get("api") == "compiled" or _.get("accelerator"):
+        raise ConfigError(
+            "--on adb runs LiteRT's benchmark_model, which drives the Interpreter; got: "
+            "--option api=compiled; use --delegate gpu there, or the runner over ssh"
+        )
     files, precision = local_files(artifact)
     if formats.of_path(files[0]).name != "tflite":
         raise ConfigError(f"--on adb runs .tflite artifacts; got: {files[0].name}")

@@ -36,6 +36,16 @@ GPU_DELEGATE_OPS = set(
     "SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE STRIDED_SLICE SUB SUM TANH TILE TRANSPOSE "
     "TRANSPOSE_CONV".split()
 )
+# https://ai.google.dev/edge/litert/ios/coreml (Supported ops; float models only, A12 and later)
+COREML_DELEGATE_OPS = set(
+    "ADD AVERAGE_POOL_2D CONCATENATION CONV_2D DEPTHWISE_CONV_2D FULLY_CONNECTED HARD_SWISH "
+    "LOGISTIC MAX_POOL_2D MIRROR_PAD MEAN MUL PAD RELU RELU_N1_TO_1 RELU6 RESHAPE "
+    "RESIZE_BILINEAR SOFTMAX TANH TRANSPOSE_CONV".split()
+)
+# what an ahead-of-time compile leaves in the .tflite: one custom op per NPU partition
+# (LiteRT's compiler plugins, ai_edge_litert.aot), or edgetpu_compiler's one op per TPU segment
+NPU_DISPATCH_OP = "CUSTOM:DISPATCH_OP"
+EDGETPU_CUSTOM_OP = "CUSTOM:edgetpu-custom-op"
 # ONNX ops TensorRT 10's ONNX parser marks unsupported (onnx/onnx-tensorrt docs/operators.md);
 # QOperator-style int8 ops among them: TensorRT wants QuantizeLinear/DequantizeLinear pairs
 TENSORRT_MISSING = set(
@@ -65,6 +75,7 @@ class ArtifactInfo:
     activation_bytes: int = 0  # sum of non-constant tensors (an upper bound)
     domains: set[str] = field(default_factory=set)
     custom: list[str] = field(default_factory=list)  # custom op codes (Flex, edgetpu)
+    stamp: str = ""  # an NPU build's LiteRT build stamp: the SoC it was compiled for
 
 
 def read(path: Path) -> ArtifactInfo:
@@ -84,11 +95,15 @@ def _tflite(p: Path) -> ArtifactInfo:
     from edgekit.runtimes.tflite import validate
 
     flat = p.read_bytes()
-    validate(flat, p.name)  # bounds-checked: a corrupt file is a ModelLoadError, not a crash
+    # bounds-checked: a corrupt file is a ModelLoadError, not a crash
+    metadata = validate(flat, p.name)
     schema = flatbuffer_schema()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(flat, 0)
     info = ArtifactInfo(p, "tflite")
+    # LiteRT's build stamp: the SoC manufacturer and model, NUL-padded
+    stamp = metadata.get("LiteRtStamp", "")
+    info.stamp = " ".join(w for w in re.split(r"[\x00-\x1f]+", stamp) if w.isprintable() and w)
     sg = model.Subgraphs(0)
     tensors = [sg.Tensors(i) for i in range(sg.TensorsLength())]
     const = [model.Buffers(t.Buffer()).DataLength() > 0 for t in tensors]
@@ -192,17 +207,32 @@ def is_fully_integer(info: ArtifactInfo) -> bool:
     return floats == 0 and bool(info.compute_dtypes)
 
 
+def takes(runtime: str, fmt: str, op: str) -> bool | None:
+    """Whether a runtime's accelerator path takes one op type of a `fmt` artifact: True, False
+    (it runs on the CPU, or not at all for a CPU runtime), or None when no list is published
+    (vendor NPU compilers decide for themselves; `edgekit convert --to tflite:npu` records it)."""
+    if fmt == "tflite":
+        if op == NPU_DISPATCH_OP or op == EDGETPU_CUSTOM_OP:
+            return runtime in ("litert-npu", "edgetpu")  # compiled for that unit only
+        if runtime == "edgetpu":
+            return op in EDGETPU_OPS
+        if runtime in ("tflite-gpu", "litert-gpu"):  # the same GPU kernels (ML Drift)
+            return op in GPU_DELEGATE_OPS
+        if runtime == "tflite-coreml":
+            return op in COREML_DELEGATE_OPS
+        if runtime in ("tflite", "nnapi"):
+            return not re.match(r"CUSTOM:Flex", op)  # Flex ops need full TensorFlow
+        return None
+    if fmt == "onnx" and runtime == "tensorrt":
+        return op not in TENSORRT_MISSING
+    return None
+
+
 def unsupported(info: ArtifactInfo, runtime: str) -> list[str]:
     """Op types the runtime (or its delegate) cannot take; for delegates they fall back to CPU."""
-    ops = set(info.ops)
-    if runtime == "edgetpu" and info.format == "tflite":
-        return sorted(o for o in ops if o not in EDGETPU_OPS and o != "CUSTOM:edgetpu-custom-op")
-    if runtime == "tflite-gpu" and info.format == "tflite":
-        return sorted(o for o in ops if o not in GPU_DELEGATE_OPS)
-    if runtime in ("tflite", "nnapi") and info.format == "tflite":
-        return sorted(o for o in ops if re.match(r"CUSTOM:Flex", o))  # need full TensorFlow
-    if runtime == "tensorrt" and info.format == "onnx":
-        return sorted(ops & TENSORRT_MISSING)
     if runtime == "onnxruntime" and info.format == "onnx":
         return sorted(f"{d}:*" for d in info.domains - ORT_DOMAINS)
-    return []
+    if runtime == "litert-npu" and NPU_DISPATCH_OP in info.ops:
+        # a compiled artifact: what the vendor compiler left as builtins runs on the CPU
+        return sorted(o for o in info.ops if o != NPU_DISPATCH_OP)
+    return sorted(o for o in info.ops if takes(runtime, info.format, o) is False)

@@ -23,6 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.device import checks, profiles, wheels
 from edgekit.device.runner import isa_flags, read_sys
 
@@ -31,7 +32,12 @@ OK, INFO, WARN, BLOCK = "ok", "info", "warn", "block"
 WHEELS = {
     "tflite": ("ai-edge-litert", "tflite-runtime"),
     "tflite-gpu": None,
+    "litert-gpu": ("ai-edge-litert",),
+    "litert-npu": None,
+    "tflite-coreml": None,
     "nnapi": None,
+    "onnxruntime-qnn": ("onnxruntime-qnn",),
+    "onnxruntime-nnapi": None,
     "edgetpu": ("ai-edge-litert", "tflite-runtime"),
     "onnxruntime": ("onnxruntime",),
     "tensorrt": None,
@@ -43,7 +49,11 @@ WHEELS = {
 NOT_PYPI = {
     "tensorrt": "TensorRT comes with JetPack (apt: nvidia-jetpack, python3-libnvinfer)",
     "edgetpu": "libedgetpu1-std from the Coral apt repository, loaded as a TFLite delegate",
+    "litert-npu": "the vendor's LiteRT dispatch library on the phone (LiteRT's Maven package) "
+    "and a build made for its SoC: edgekit convert --to tflite:npu --device ID",
 }
+# runtimes that hand (part of) the graph to an accelerator: unsupported ops fall back to the CPU
+DELEGATED = {r.id for r in formats.RUNTIMES.values() if r.unit != "cpu"}
 # module, distribution: what `import` proves for each runtime on this machine
 IMPORTS = (
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
@@ -201,6 +211,7 @@ def readable(report: Report) -> None:
 def target_wheels(report: Report, profile, pythons: list[str], *, refresh: bool = False) -> None:
     sw = profile.software
     report.add("target", profile.id, INFO, f"{profile.name}; {sw.os}")
+    deprecated_runtimes(report, profile)
     if not sw.platform or not pythons:
         report.add("wheel", "python", INFO, f"no Python on {profile.id}: {sw.install}")
         return
@@ -220,6 +231,15 @@ def target_wheels(report: Report, profile, pythons: list[str], *, refresh: bool 
             detail = "; ".join(_wheel_line(a) for a in answers)
             status = OK if found else (BLOCK if runtime == needed else WARN)
             report.add("wheel", f"{runtime} py{python}", status, f"{sw.platform}: {detail}")
+
+
+def deprecated_runtimes(report: Report, profile) -> None:
+    """A runtime the profile still lists but that is on its way out (NNAPI from Android 15):
+    one warning each, with what to use instead."""
+    for rid in profile.runtimes:
+        why = formats.runtime(rid).deprecated
+        if why:
+            report.add("runtime", rid, WARN, why)
 
 
 def _wheel_line(a: wheels.WheelAnswer) -> str:
@@ -251,9 +271,37 @@ def artifact_checks(report: Report, info: checks.ArtifactInfo, profile) -> None:
             f"convert to {', '.join(formats) or 'another format'}",
         )
         return
+    if checks.NPU_DISPATCH_OP in info.ops:  # an NPU build runs on its own SoC only
+        npu_build(report, info, profile)
+        usable = [r for r in usable if r == "litert-npu"] or usable
     for runtime in usable:
         op_checks(report, info, runtime, profile)
     memory_check(report, info, profile)
+
+
+def npu_build(report: Report, info, profile) -> None:
+    """Which SoC an NPU build was compiled for, and where its ops landed (the manifest's
+    record when it is beside the file; else what the file itself shows)."""
+    from edgekit.manifest import sibling_manifest
+
+    art = (m := sibling_manifest(info.path)) and m.find(info.path)
+    placed = art.placement if art and art.placement else None
+    soc = placed["soc"] if placed else info.stamp or "an unknown SoC"
+    if placed:
+        cpu = ", ".join(f"{k} x{v}" for k, v in placed["cpu_ops"].items()) or "none"
+        detail = (f"compiled for {soc}: {sum(placed['npu_ops'].values())} ops on the NPU in "
+                  f"{placed['partitions']} partition(s); on the CPU: {cpu}")  # fmt: skip
+    else:
+        cpu = sorted(o for o in info.ops if o != checks.NPU_DISPATCH_OP)
+        detail = (f"compiled for {soc}: {info.ops[checks.NPU_DISPATCH_OP]} NPU partition(s); "
+                  f"on the CPU: {', '.join(cpu) or 'none'}")  # fmt: skip
+    want = next((a.soc for a in profile.accelerators if a.soc), "") if profile else ""
+    if profile and want.split(":")[-1].lower() not in soc.lower():
+        report.add("artifact", "npu", BLOCK, f"{detail}; {profile.id}'s NPU is {want or 'none'}: "
+                   f"convert again with --device {profile.id}")  # fmt: skip
+        return
+    where = "" if profile else "; numbers need the phone (edgekit bench --on adb)"
+    report.add("artifact", "npu", OK if profile else INFO, detail + where)
 
 
 def local_runtimes(fmt: str) -> list[str]:
@@ -271,8 +319,13 @@ def local_runtimes(fmt: str) -> list[str]:
 
 
 def op_checks(report: Report, info, runtime: str, profile) -> None:
+    if runtime == "litert-npu" and checks.NPU_DISPATCH_OP not in info.ops:
+        where = profile.id if profile else "ID"
+        report.add("artifact", runtime, INFO, "not an NPU build (the vendor compiler decides "
+                   f"what it takes): edgekit convert --to tflite:npu --device {where}")  # fmt: skip
+        return
     bad = checks.unsupported(info, runtime)
-    delegate = runtime in ("edgetpu", "tflite-gpu", "nnapi", "ncnn-vulkan", "openvino-gpu")
+    delegate = runtime in DELEGATED
     if runtime == "edgetpu":
         if not checks.is_fully_integer(info):
             floats = sum(n for d, n in info.compute_dtypes.items() if d in checks.FLOAT_TYPES)

@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from edgekit import formats
+from edgekit.converters.npu import VENDORS
 from edgekit.errors import ConfigError
 from edgekit.recipes import listing, read_toml
 
@@ -32,6 +33,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # runtime ids and the format each runs: one table, edgekit.formats.RUNTIMES
 RUNTIME_IDS = tuple(formats.RUNTIMES)
 RUNTIME_FORMAT = {r.id: r.format for r in formats.RUNTIMES.values()}
+# NPU vendors LiteRT compiles ahead of time for (edgekit.converters.npu.VENDORS)
+SOC_VENDORS = tuple(VENDORS)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Accelerator:
     peak_gflops: dict[str, float] = field(default_factory=dict)
     memory_mb: float | None = None  # on-chip memory for weights (Edge TPU: ~8 MB SRAM)
     link_gbs: float | None = None  # host link when the accelerator is off-chip (USB 3.0: 0.625)
+    soc: str = ""  # "vendor:model" an NPU build is compiled for (edgekit convert --to tflite:npu)
     note: str = ""
 
 
@@ -156,6 +160,24 @@ def all_profiles() -> list[DeviceProfile]:
     return [get(n) for n in names()]
 
 
+def npu_soc(device_id: str | None) -> str:
+    """The SoC a device's NPU builds are compiled for ("qualcomm:SM8650").
+
+    Raises:
+        ConfigError: no device, or one whose profile names no NPU SoC (lists those that do).
+    """
+    profile = get(device_id) if device_id else None
+    soc = next((a.soc for a in profile.accelerators if a.soc), "") if profile else ""
+    if not soc:
+        phones = [p.id for p in all_profiles() if any(a.soc for a in p.accelerators)]
+        got = f"--device {device_id}" if device_id else "no --device"
+        raise ConfigError(
+            f"tflite:npu is compiled for one phone's NPU; got: {got}; pass --device with one "
+            f"of {', '.join(phones)}"
+        )
+    return soc
+
+
 def build(device_id: str, data: dict) -> DeviceProfile:
     """A DeviceProfile from a parsed TOML table; ConfigError when a value is out of range."""
     data = dict(data)
@@ -196,4 +218,17 @@ def check(p: DeviceProfile) -> None:
             raise ConfigError(
                 f"device file {p.id}.toml: bad {key}; got: {bad[0]!r}; choose from "
                 f"{', '.join(choices)}"
+            )
+    rec = formats.runtime(p.recommended.runtime)
+    if rec.deprecated:  # a profile may list a deprecated runtime, never recommend it
+        raise ConfigError(
+            f"device file {p.id}.toml: recommended.runtime is deprecated; got: {rec.id}; "
+            f"{rec.deprecated}"
+        )
+    for a in p.accelerators:
+        vendor, _, model = a.soc.partition(":")
+        if a.soc and (vendor not in SOC_VENDORS or not model):
+            raise ConfigError(
+                f"device file {p.id}.toml: bad accelerators.soc; got: {a.soc!r}; write "
+                f"VENDOR:MODEL with VENDOR one of {', '.join(SOC_VENDORS)}"
             )

@@ -47,6 +47,7 @@ TFLITE_BACKENDS = (  # module, distribution
 # edgekit artifact precision -> what LiteRT computes in (XNNPACK dequantizes fp16 weights)
 TFLITE_EXECUTED = dict(fp32="f32", fp16="f32", int8="int8", int16x8="int16x8")
 TFLITE_EXECUTED.update({"dynamic-int8": "int8-dynamic", "int8-io": "int8", "uint8-io": "int8"})
+TFLITE_EXECUTED["npu"] = "int8"  # an NPU build: quantized to int8, the vendor decides on device
 OV_READ_BACK = dict(float32="f32", f32="f32", bfloat16="bf16", bf16="bf16", float16="f16")
 INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
@@ -269,10 +270,19 @@ class Model:
 
 
 class TFLiteModel(Model):
+    """LiteRT's Interpreter (XNNPACK or a delegate), or with `api="compiled"` its CompiledModel
+    API on an accelerator (cpu, gpu, npu), as edgekit's TFLite session runs them."""
+
     format = "tflite"
 
-    def __init__(self, path, *, threads=None, delegate=None, xnnpack=True, precision=None, **_):
+    def __init__(
+        self, path, *, threads=None, delegate=None, xnnpack=True, precision=None, api=None,
+        accelerator=None, **_,
+    ):  # fmt: skip
         super().__init__()
+        if api == "compiled" or accelerator:
+            self._compiled(path, threads, accelerator or "cpu", precision)
+            return
         mod, self.runtime = _import_first(TFLITE_BACKENDS, "pip install ai-edge-litert")
         kwargs: dict = {"model_path": str(path), "num_threads": threads}
         if delegate:
@@ -292,9 +302,55 @@ class TFLiteModel(Model):
         computed = TFLITE_EXECUTED.get(precision or "") or ("int8" if quantized else "f32")
         self.execution = {
             "precision": computed,
-            "settings": {"xnnpack": bool(xnnpack and not delegate), "xnnpack_fp16": False},
+            "settings": {"api": "interpreter", "xnnpack": bool(xnnpack and not delegate),
+                         "xnnpack_fp16": False},
             "isa": isa_flags(),
-        }
+        }  # fmt: skip
+
+    def _compiled(self, path, threads, accelerator, precision):
+        cm = _import("ai_edge_litert.compiled_model", "pip install -U 'ai-edge-litert>=2'")
+        self.runtime = f"ai-edge-litert {version('ai-edge-litert') or '?'} (CompiledModel)"
+        hw = cm.HardwareAccelerator
+        if accelerator not in ("cpu", "gpu", "npu"):
+            raise RunnerError(f"unknown accelerator; got: {accelerator!r}; use cpu, gpu or npu")
+        chosen = getattr(hw, accelerator.upper()) | hw.CPU  # what it cannot take: the CPU
+        options = cm.Options(chosen, cpu_options=cm.CpuOptions(num_threads=int(threads or 0)))
+        try:
+            self._cm = cm.CompiledModel.from_file(str(path), options=options)
+        except (RuntimeError, ValueError) as e:
+            raise RunnerError(
+                f"LiteRT's {accelerator} accelerator is not available here for "
+                f"{Path(path).name} (its log above says why); use --accelerator cpu"
+            ) from e
+        # the scales and zero points the buffers need, from the Interpreter's reading
+        details = {d["name"]: d for d in _import_first(TFLITE_BACKENDS, "")[0]
+                   .Interpreter(model_path=str(path)).get_input_details()}  # fmt: skip
+        sig = self._cm.get_signature_list()
+        key = next(iter(sig))
+        shapes = self._cm.get_input_tensor_details(key)
+        self.inputs = [
+            _tflite_spec(details[n]) if n in details
+            else Spec(n, list(shapes[n]["shape"]), shapes[n]["dtype"])
+            for n in sig[key]["inputs"]
+        ]  # fmt: skip
+        self._cin = self._cm.create_input_buffers(0)
+        self._cout = self._cm.create_output_buffers(0)
+        quantized = any(s.quantized for s in self.inputs)
+        computed = TFLITE_EXECUTED.get(precision or "") or ("int8" if quantized else "f32")
+        self.execution = {
+            "precision": "f16" if accelerator == "gpu" and computed == "f32" else computed,
+            "settings": {"api": "compiled", "accelerator": accelerator,
+                         "fully_accelerated": bool(self._cm.is_fully_accelerated()),
+                         "xnnpack": accelerator == "cpu"},
+            "isa": isa_flags() if accelerator == "cpu" else [],
+        }  # fmt: skip
+        self.run = self._run_compiled
+
+    def _run_compiled(self, feed):
+        for buf, a in zip(self._cin, feed):
+            buf.write(a)
+        self._cm.run_by_index(0, self._cin, self._cout)
+        return self._cout
 
     def run(self, feed):
         it = self._it
@@ -569,11 +625,15 @@ def bench(
     delegate=None,
     precision=None,
     emit=None,
+    **options,
 ) -> dict:
-    """Benchmark one artifact; returns BenchResult's fields. `emit(event_dict)` streams."""
+    """Benchmark one artifact; returns BenchResult's fields. `emit(event_dict)` streams.
+    `options` go to the model class (TFLite: api="compiled", accelerator="gpu")."""
     rss0 = rss_mb()
     t = time.perf_counter()
-    model = open_model(path, threads=threads, device=device, delegate=delegate, precision=precision)
+    model = open_model(
+        path, threads=threads, device=device, delegate=delegate, precision=precision, **options
+    )
     load_ms = (time.perf_counter() - t) * 1e3
     return {
         "artifact": str(path),
@@ -651,6 +711,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device")
     ap.add_argument("--delegate")
     ap.add_argument("--precision", help="the artifact's precision as edgekit recorded it")
+    ap.add_argument("--api", choices=("interpreter", "compiled"), help="TFLite: LiteRT's API")
+    ap.add_argument("--accelerator", choices=("cpu", "gpu", "npu"),
+                    help="TFLite CompiledModel accelerator (implies --api compiled)")  # fmt: skip
     a = ap.parse_args(argv)
 
     def emit(event: dict) -> None:
@@ -672,6 +735,7 @@ def main(argv=None) -> int:
             delegate=a.delegate,
             precision=a.precision,
             emit=emit,
+            **{k: v for k, v in (("api", a.api), ("accelerator", a.accelerator)) if v},
         )
     except RunnerError as e:
         emit({"event": "error", "error": str(e)})

@@ -294,7 +294,8 @@ def _runner_command(folder: str, name: str, precision, options: SSHOptions, kw: 
     args = ["runner.py", name, "--stream"]
     if precision:
         args += ["--precision", precision]
-    for key in ("threads", "runs", "duration", "warmup", "sustained", "device", "delegate"):
+    for key in ("threads", "runs", "duration", "warmup", "sustained", "device", "delegate",
+                "api", "accelerator"):  # fmt: skip
         if kw.get(key) is not None:
             args += [f"--{key}", str(kw[key])]
     return in_folder(folder, f'"$PY" -u {" ".join(map(shlex.quote, args))}', options)

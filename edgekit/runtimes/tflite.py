@@ -13,6 +13,7 @@ from edgekit.fingerprint import isa_flags
 from edgekit.isolate import XNNPACK_ENV
 from edgekit.manifest import METADATA_KEY
 from edgekit.runtimes.base import Session
+from edgekit.runtimes.compiled import CompiledRunner, check_api
 
 log = logging.getLogger(__name__)
 BACKENDS = (  # module, distribution
@@ -56,14 +57,21 @@ class TFLiteSession(Session):
         xnnpack: bool = True,
         delegate: str | None = None,
         backend: str | None = None,
+        api: str = "interpreter",
+        accelerator: str | None = None,
         **_: object,
     ) -> None:
         super().__init__(path)
+        self.api, self.accelerator = check_api(api, accelerator, delegate=delegate, xnnpack=xnnpack)
         # edgekit.isolate's safe retry after a native crash turns XNNPACK off
         xnnpack = xnnpack and os.environ.get(XNNPACK_ENV) != "0"
         self._xnnpack = xnnpack and not delegate
         self._flat = self.path.read_bytes()
         self._metadata = validate(self._flat, self.path.name)
+        if self.api == "compiled":  # LiteRT's CompiledModel API, on a hardware accelerator
+            self._cm = CompiledRunner(self.path, self._flat, self.accelerator, threads)
+            self.runtime, self.inputs, self.outputs = self._cm.runtime, *self._cm.specs()
+            return
         mod, self.runtime = interpreter_module(backend)
         kwargs: dict = {"model_content": self._flat, "num_threads": threads}
         if delegate:
@@ -84,6 +92,8 @@ class TFLiteSession(Session):
         self.outputs = [_spec(d) for d in outs]
 
     def _invoke(self, arrays):
+        if self.api == "compiled":
+            return self._cm.run(arrays)
         it = self._it
         for idx, a in zip(self._in_idx, arrays):
             it.set_tensor(idx, a)
@@ -99,14 +109,18 @@ class TFLiteSession(Session):
         computed = EXECUTED.get(self.precision or "", None)
         if computed is None:
             computed = "int8" if any(t.quantized for t in self.inputs + self.outputs) else "f32"
+        if self.api == "compiled":
+            return self._cm.describe(computed)
         return {
             "precision": computed,
-            "settings": {"xnnpack": self._xnnpack, "xnnpack_fp16": False},
+            "settings": {"api": "interpreter", "xnnpack": self._xnnpack, "xnnpack_fp16": False},
             "isa": isa_flags(),
         }
 
     def close(self):
-        self._it = None
+        if getattr(self, "_cm", None) is not None:
+            self._cm.close()
+        self._it = self._cm = None
 
 
 EXECUTED = {  # artifact precision -> what LiteRT computes in
@@ -117,6 +131,7 @@ EXECUTED = {  # artifact precision -> what LiteRT computes in
     "int8-io": "int8",
     "uint8-io": "int8",
     "int16x8": "int16x8",
+    "npu": "int8",  # what the NPU build was quantized to; on its phone the vendor decides
 }
 
 
