@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import run_cli
+
+DATA = Path(__file__).parent / "data" / "example"
 
 
 def test_costs_agree_across_formats(example_out):
@@ -48,8 +51,12 @@ def test_leave_one_model_out_meets_the_overall_goal():
     ape = np.array([abs(o.latency_ms / p - 1) for o, p, _ in errs])
     assert len({o.family for o in obs}) >= 10 and len(ape) == len(obs)
     assert np.median(ape) <= 0.20
-    model = F.fit(obs)
-    assert model.low < 1 < model.high
+    model = F.fit(obs)  # intervals per tier, from the held-out errors of its split
+    assert set(model.intervals) == set(F.TIERS)
+    for low, high in model.intervals.values():
+        assert low < 1 < high
+    spread = {t: hi / lo for t, (lo, hi) in model.intervals.items()}
+    assert spread["pair"] < spread["device"] and spread["pair"] < spread["runtime"]
 
 
 @pytest.mark.light
@@ -94,7 +101,9 @@ def test_estimate_every_target_for_the_example_and_mobilenet(tmp_path):
     found = _estimates(art)
     assert [e["target"] for e in found] == names()
     by = {e["target"]: e for e in found}
-    assert by["iphone-xs"]["error"] and by["rpi5"]["latency_ms"] < by["rpi4"]["latency_ms"]
+    # LiteRT runs on iOS too: an iPhone answers for a .tflite, on its CPU by default
+    assert by["iphone-xs"]["runtime"] == "tflite" and not by["iphone-xs"]["error"]
+    assert by["rpi5"]["latency_ms"] < by["rpi4"]["latency_ms"]
     assert "published row" in by["rpi4"]["basis"]
     small = _estimates(MODEL, "--precision", "fp32", "--runtime", "tflite")
     assert (
@@ -124,3 +133,84 @@ def test_calibration_moves_the_estimate_toward_the_measurement(example_out, tmp_
     assert "your measurements" not in after["pixel4"]["basis"]
     run_cli("estimate", "--clear-calibration")
     assert not (tmp_path / "cache" / "calibration.json").exists()
+
+
+def test_estimate_on_an_onnx_artifact_answers_for_the_pixel_targets():
+    """ONNX Runtime runs on Android: every Pixel profile lists it."""
+    from edgekit.device.profiles import names
+
+    pixels = [n for n in names() if n.startswith("pixel")]
+    res = run_cli("estimate", DATA / "shapes_fp32.onnx", "--target", ",".join(pixels), "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    for e in json.loads(res.stdout):
+        assert e["error"] is None and e["runtime"] == "onnxruntime", e
+        assert 0 < e["low_ms"] < e["latency_ms"] < e["high_ms"]
+
+
+def _cost(ops, fmt="tflite", precision="int8"):
+    from edgekit.estimate import ModelCost, OpCost, OpKind
+
+    rows = [OpCost(f"op{i}", OpKind(k), m, w, a, op) for i, (op, k, m, w, a) in enumerate(ops)]
+    return ModelCost("synthetic", fmt, precision, rows, io_bytes=150_528)
+
+
+@pytest.mark.light
+def test_ops_a_gpu_or_edge_tpu_path_cannot_take_run_on_the_cpu():
+    """Partitioning read from the op types against the paths' published op lists."""
+    from edgekit.estimate import estimate
+
+    conv = ("CONV_2D", "conv", 50_000_000, 100_000, 400_000)
+    ops = [conv, conv, ("ARG_MAX", "other", 1000, 0, 4000), conv]  # ARG_MAX: no GPU kernel
+    fp32 = _cost(ops, precision="fp32")
+    (gpu,) = estimate(fp32, ["pixel4"], runtime="tflite-gpu")  # takes its largest partition
+    assert gpu.cpu_ops == ["ARG_MAX", "CONV_2D"] and gpu.parts_ms["cpu_fallback"] > 0
+    (ane,) = estimate(fp32, ["iphone-12-pro"], runtime="tflite-coreml")  # takes every one
+    assert ane.cpu_ops == ["ARG_MAX"] and ane.parts_ms["switches"] > gpu.parts_ms["switches"]
+    (tpu,) = estimate(_cost(ops), ["coral-usb"], runtime="edgetpu")
+    assert tpu.cpu_ops == ["ARG_MAX", "CONV_2D"]  # the compiler stops at the first unmapped op
+    (clean,) = estimate(_cost([conv, conv]), ["coral-usb"], runtime="edgetpu")
+    assert clean.cpu_ops == [] and "cpu_fallback" not in clean.parts_ms
+    assert tpu.latency_ms > clean.latency_ms
+
+
+@pytest.mark.light
+def test_weights_beyond_the_edge_tpu_sram_stream_over_the_link():
+    """About 8 MB of parameters stay on the chip; the rest crosses USB on every inference,
+    a physical time the fit does not scale."""
+    from edgekit.estimate import estimate
+
+    def model(total_mb: float):  # four convolutions sharing the weights
+        w = int(total_mb * 2**20 / 4)
+        return _cost([("CONV_2D", "conv", 200_000_000, w, 100_000)] * 4)
+
+    (small,) = estimate(model(6.0), ["coral-usb"])  # 6 MB: fits
+    (big,) = estimate(model(24.0), ["coral-usb"])  # 24 MB: 16 MB stream
+    spill_ms = 16 * 2**20 / 0.625e9 * 1e3
+    assert small.parts_ms["link"] < 0.5  # only the input and output cross
+    assert abs(big.parts_ms["link"] - small.parts_ms["link"] - spill_ms) < 0.5
+    assert big.latency_ms - small.latency_ms > 0.9 * spill_ms
+
+
+@pytest.mark.light
+def test_nnapi_is_never_the_default_and_is_flagged_when_asked_for():
+    from edgekit.estimate import estimate
+
+    int8 = _cost([("CONV_2D", "conv", 50_000_000, 100_000, 400_000)] * 3)
+    for e in estimate(int8, ["pixel", "pixel3", "pixel4"]):
+        assert e.runtime == "tflite" and not e.warning, e
+    (asked,) = estimate(int8, ["pixel4"], runtime="nnapi")
+    assert asked.latency_ms and "deprecated from Android 15" in asked.warning
+    (npu,) = estimate(int8, ["galaxy-s24"])
+    assert npu.runtime == "litert-npu" and npu.tier in ("pair", "runtime")
+
+
+@pytest.mark.light
+def test_interval_widens_with_what_the_fit_has_not_seen():
+    from edgekit.estimate import estimate
+
+    keras_like = _cost([("Conv2D", "conv", 300_000_000, 1_000_000, 2_000_000)] * 4, fmt="keras")
+    seen, unseen = estimate(keras_like, ["rpi4", "pixel8"], runtime="ncnn", precision="fp32")
+    assert seen.tier == "pair" and unseen.tier == "device"
+    assert "no published rows for pixel8" in unseen.basis
+    width = lambda e: e.high_ms / e.low_ms  # noqa: E731
+    assert width(unseen) > width(seen) > 1

@@ -86,8 +86,13 @@ def show(found, model) -> None:
             t.add_row(e.target, e.runtime or "-", e.precision or "-", "-", "-", "-",
                       f"[yellow]{e.error}[/]")  # fmt: skip
             continue
+        basis = e.basis
+        if e.cpu_ops:  # what the accelerator path leaves to the CPU
+            basis += f"; on the CPU: {', '.join(e.cpu_ops[:6])}"
+        if e.warning:
+            basis += f"; [yellow]{e.warning}[/]"
         t.add_row(
             e.target, e.runtime, e.precision, str(e.threads or "-"), f"{e.latency_ms:.3g}",
-            f"{e.low_ms:.3g}-{e.high_ms:.3g}", e.basis,
+            f"{e.low_ms:.3g}-{e.high_ms:.3g}", basis,
         )  # fmt: skip
     console().print(t)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edgekit import formats
 from edgekit.cache import cache_dir
 from edgekit.errors import ConfigError
-from edgekit.estimate.costs import ModelCost, OpCost, OpKind, model_costs
+from edgekit.estimate.choice import default_runtime
+from edgekit.estimate.costs import model_costs
 from edgekit.estimate.fit import Observation
+from edgekit.estimate.ops import ModelCost, OpCost, OpKind
 
 FILE = "calibration.json"
 
@@ -29,7 +32,6 @@ def add(results: Path, target: str, *, runtime: str | None = None) -> list[dict]
         ConfigError: unreadable results, an unknown target, or a missing artifact.
     """
     from edgekit.device.profiles import get
-    from edgekit.estimate.estimator import default_runtime
 
     profile = get(target)
     entries = _read(Path(results))
@@ -49,7 +51,8 @@ def add(results: Path, target: str, *, runtime: str | None = None) -> list[dict]
             "device": target, "runtime": rt, "precision": cost.precision,
             "threads": e.get("threads"), "latency_ms": float(e["p50_ms"]),
             "model": path.name,
-            "ops": [[o.kind.value, o.macs, o.weight_bytes, o.act_bytes] for o in cost.ops],
+            "ops": [[o.kind.value, o.macs, o.weight_bytes, o.act_bytes, o.op] for o in cost.ops],
+            "io_bytes": cost.io_bytes, "format": cost.format,
         })  # fmt: skip
     store = cache_dir() / FILE
     rows = _load() + added
@@ -69,8 +72,9 @@ def user_observations() -> list[Observation]:
     """The stored rows as fit observations (benchmark table "user")."""
     out = []
     for r in _load():
-        ops = [OpCost(f"op{i}", OpKind(k), m, w, a) for i, (k, m, w, a) in enumerate(r["ops"])]
-        cost = ModelCost(r["model"], "user", r["precision"], ops)
+        ops = [OpCost(f"op{i}", OpKind(o[0]), *o[1:4], *o[4:5]) for i, o in enumerate(r["ops"])]
+        cost = ModelCost(r["model"], r.get("format", "user"), r["precision"], ops,
+                         r.get("io_bytes", 0))  # fmt: skip
         out.append(
             Observation(
                 r["device"],
@@ -120,7 +124,5 @@ def _read(results: Path) -> list[dict]:
 
 def _runtime_of(entry: dict) -> str | None:
     """The runtime id a bench row used, when it names one edgekit knows."""
-    from edgekit.estimate.roofline import RUNTIMES
-
     rt = str(entry.get("runtime") or "").lower()
-    return rt if rt in RUNTIMES else None
+    return rt if rt in formats.RUNTIMES else None

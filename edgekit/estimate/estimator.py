@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgekit import formats
+from edgekit.cache import cache_dir
 from edgekit.errors import ConfigError, EdgeKitError
-from edgekit.estimate.costs import PRECISIONS, ModelCost, model_costs
-from edgekit.estimate.fit import Fit, Observation, fit, published_observations
-from edgekit.estimate.roofline import RUNTIMES, unit_for
-
-# the runtimes that can load each format, in order of preference
-FORMAT_RUNTIMES = {
-    "tflite": ("tflite", "tflite-gpu", "nnapi", "edgetpu"),
-    "openvino": ("openvino", "openvino-gpu"),
-    "onnx": ("tensorrt", "onnxruntime"),
-    "coreml": ("coreml", "coreml-ane", "coreml-gpu", "coreml-cpu"),
-    "keras": RUNTIMES,
-}
+from edgekit.estimate import choice
+from edgekit.estimate.calibrate import user_observations
+from edgekit.estimate.costs import model_costs
+from edgekit.estimate.fit import Fit, Observation, fit, published_observations, tier_intervals
+from edgekit.estimate.ops import PRECISIONS, ModelCost
+from edgekit.estimate.published import DATA
+from edgekit.estimate.roofline import unit_for
 
 
 @dataclass
@@ -35,6 +36,10 @@ class Estimate:
     basis: str
     unit: str = ""
     error: str | None = None
+    tier: str = ""  # pair | runtime | device: what the interval was sized on
+    parts_ms: dict[str, float] = field(default_factory=dict)  # roofline split (unscaled)
+    cpu_ops: list[str] = field(default_factory=list)  # op types the path leaves to the CPU
+    warning: str = ""  # e.g. a deprecated runtime
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,11 +67,14 @@ def estimate(
 
     Raises:
         ConfigError: unknown target, runtime or precision, or an unreadable model.
+
+    Example:
+        >>> [e.latency_ms for e in estimate("out/m_int8.tflite", ["rpi5", "pixel8"])]
     """
     from edgekit.device.profiles import get
 
-    if runtime is not None and runtime not in RUNTIMES:
-        raise ConfigError(f"unknown runtime; got: {runtime}; valid: {', '.join(RUNTIMES)}")
+    if runtime is not None:
+        formats.runtime(runtime)  # unknown ids fail here, with the valid ones
     if precision is not None and precision not in PRECISIONS:
         raise ConfigError(f"unknown precision; got: {precision}; valid: {', '.join(PRECISIONS)}")
     profiles = [get(t) for t in targets]  # unknown ids fail here, before any work
@@ -79,47 +87,28 @@ def _one(cost: ModelCost, profile, runtime, precision, threads) -> Estimate:
         _norm(profile.recommended.precision) if cost.format == "keras" else cost.precision
     )
     try:
-        rt = runtime or default_runtime(cost.format, prec, profile)
-        if cost.format in FORMAT_RUNTIMES and rt not in FORMAT_RUNTIMES[cost.format]:
-            raise ConfigError(
-                f"{rt} does not load {cost.format} models; got: --runtime {rt}; "
-                f"valid: {', '.join(FORMAT_RUNTIMES[cost.format])}"
-            )
-        if rt == "edgetpu" and prec != "int8":
-            raise ConfigError(f"the Edge TPU runs full-integer models only; got: {prec}")
-        unit = unit_for(profile, rt, prec, threads)
+        rt = runtime or choice.default_runtime(cost.format, prec, profile)
+        choice.check(cost.format, rt, prec)
+        unit_for(profile, rt, prec, threads)  # the device must have it
     except EdgeKitError as e:
         return Estimate(profile.id, runtime, prec, threads, None, None, None, "", error=str(e))
-    n = unit.threads or None
-    obs = Observation(profile.id, rt, prec, n, cost, Path(cost.source).name)
+    obs = Observation(profile.id, rt, prec, threads, cost, Path(cost.source).name)
     model = current_fit()
     if model.counts.get((profile.id, rt, "user")):
         obs.bench = "user"
     ms = model.predict(obs)
+    low, high = model.interval(obs)
+    p = obs.parts()
+    unit = p.unit
     return Estimate(
-        profile.id, rt, prec, n, round(ms, 3), round(ms * model.low, 3),
-        round(ms * model.high, 3), basis(model, profile.id, rt),
+        profile.id, rt, prec, unit.threads or None, round(ms, 3), round(ms * low, 3),
+        round(ms * high, 3), basis(model, profile.id, rt),
         f"{unit.name} {unit.precision}" + (f" ({unit.note})" if unit.note else ""),
+        tier=model.tier(obs), cpu_ops=p.fallback_ops, warning=formats.runtime(rt).deprecated,
+        parts_ms={k: round(v * 1e3, 4) for k, v in (("accelerator", p.accel_s),
+                  ("cpu_fallback", p.fallback_s), ("switches", p.switch_s),
+                  ("link", p.link_s)) if v},
     )  # fmt: skip
-
-
-def default_runtime(fmt: str, precision: str, profile) -> str:
-    """The runtime the format and the profile imply: the profile's recommendation when it can
-    load the format, else the first of the format's runtimes the device has."""
-    choices = [r for r in FORMAT_RUNTIMES.get(fmt, RUNTIMES) if r in profile.runtimes]
-    if precision != "int8":
-        choices = [r for r in choices if r != "edgetpu"]
-    else:  # GPU delegates dequantize integer models: the CPU is the better default
-        choices = [r for r in choices if r not in ("tflite-gpu", "ncnn-vulkan")] or choices
-    rec = profile.recommended.runtime
-    if rec in choices and not (rec == "edgetpu" and precision != "int8"):
-        return rec
-    if not choices:
-        raise ConfigError(
-            f"{profile.id} has no runtime for {fmt} models; got: {fmt}; it runs "
-            f"{', '.join(profile.runtimes)}: convert to a format one of those loads"
-        )
-    return choices[0]
 
 
 def basis(model: Fit, device: str, runtime: str) -> str:
@@ -130,6 +119,8 @@ def basis(model: Fit, device: str, runtime: str) -> str:
         return f"{user} of your measurements + {_rows(pub)} for {device}/{runtime}"
     if pub:
         return f"{_rows(pub)} for {device}/{runtime}"
+    if device not in model.devices:
+        return f"no published rows for {device}: its CPU class and accelerator family"
     others = sorted({d for (d, r, *_) in model.counts if r == runtime and d != device})
     if others:
         near = _nearest(device, others, runtime)
@@ -147,27 +138,51 @@ def _nearest(device: str, others: list[str], runtime: str) -> str:
             return 1.0
         return u.peak_gflops / max(u.core_fraction, 1e-9)
 
-    import math
-
     mine = peak(device)
     return min(others, key=lambda d: abs(math.log(peak(d) / mine)))
 
 
 @functools.lru_cache(maxsize=1)
-def _published_fit() -> Fit:
-    return fit(list(published_observations()))
+def published_fit() -> Fit:
+    """The fit on the published rows, with its intervals. Sizing the intervals refits once
+    per held-out group (about 50 fits): their factors are kept in the cache folder, keyed by
+    everything they depend on (data, profiles, this package's estimate code)."""
+    obs = list(published_observations())
+    model = fit(obs, interval=False)
+    path = cache_dir("estimate", f"intervals-{_inputs_digest()}.json")
+    try:
+        model.intervals = {k: tuple(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        model.intervals = tier_intervals(obs)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(model.intervals))
+            tmp.replace(path)
+        except OSError:  # a read-only cache: recompute next time
+            pass
+    return model
+
+
+def _inputs_digest() -> str:
+    from edgekit.recipes import data_dir
+
+    h = hashlib.sha256()
+    files = sorted(Path(__file__).parent.glob("*.py")) + sorted(DATA.glob("*"))
+    files += sorted(data_dir("devices").glob("*.toml"))
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def current_fit() -> Fit:
     """The published fit, refitted with the user's calibration rows when there are any."""
-    from edgekit.estimate.calibrate import user_observations
-
     mine = user_observations()
     if not mine:
-        return _published_fit()
-    base = _published_fit()
+        return published_fit()
+    base = published_fit()
     model = fit(list(published_observations()) + mine, interval=False)
-    model.low, model.high = base.low, base.high
+    model.intervals = base.intervals
     for o in mine:
         key = (o.device, o.runtime, "user")
         model.counts[key] = model.counts.get(key, 0) + 1
@@ -175,9 +190,10 @@ def current_fit() -> Fit:
 
 
 def _norm(precision: str) -> str:
-    """A recipe precision (int8-io, uint8-io, dynamic-int8, palettize4...) as fp32/fp16/int8."""
+    """A recipe precision (int8-io, uint8-io, dynamic-int8, npu, palettize4...) as
+    fp32/fp16/int8."""
     p = precision.lower()
-    return "int8" if "int8" in p or "palett" in p else "fp16" if "16" in p else "fp32"
+    return "int8" if "int8" in p or "palett" in p or p == "npu" else "fp16" if "16" in p else "fp32"
 
 
 def _rows(n: int) -> str:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.estimate.costs import ModelCost, OpCost, OpKind
+from edgekit.estimate.ops import ModelCost, OpCost, OpKind
 
 DATA = Path(__file__).parent / "data"
 CSV_PATH = DATA / "published_latency.csv"
@@ -37,12 +37,27 @@ DEVICES = [
     ("iPhone 11 Pro", "iphone-11-pro"), ("iPhone XS", "iphone-xs"),
     ("iPhone 12 Pro", "iphone-12-pro"), ("Coral USB Accelerator", "coral-usb"),
     ("Coral Dev Board", "coral-devboard"), ("Core Ultra 7 155H", "intel-core-ultra-155h"),
-    ("Celeron N5105", "intel-celeron-n5105"),
+    ("Celeron N5105", "intel-celeron-n5105"), ("Galaxy S24 (Snapdragon 8 Gen 3)", "galaxy-s24"),
+]  # fmt: skip
+
+# rows that measure something other than the profile's setup: (column, substring, why)
+MISMATCHED = [
+    ("device", "Coral USB Accelerator (host RPi",
+     "the host is a Raspberry Pi, not the coral-usb profile's x86-64 host, and Ultralytics' "
+     "YOLOv8 Edge TPU export leaves many ops to that host's CPU (ultralytics/ultralytics#4719, "
+     "#4754), a split the cost table does not have"),
+    ("source", "aallan/benchmarking-ml-on-the-edge",
+     "the source's columns say MobileNet v1/v2 but its caption says COCO SSD at 300x300, and "
+     "the precision is not stated (../shared/data/README.md: lower-trust)"),
+    ("runtime", "Core ML via Vision",
+     "timed through Vision (VNCoreMLRequest), which scales and crops the image before the "
+     "model runs: not the model's own latency"),
 ]  # fmt: skip
 
 # (substring of the lower-cased runtime column, runtime id or None to exclude)
 RUNTIMES = [
     ("pytorch", None), ("mnn", None), ("openvino npu", None), ("onnx runtime (ultralytics)", None),
+    ("tflite + qnn delegate", "litert-npu"), ("onnx runtime + qnn", "onnxruntime-qnn"),
     ("onnx runtime tensorrt", "tensorrt"), ("tensorrt", "tensorrt"),
     ("onnx runtime", "onnxruntime"), ("openvino igpu", "openvino-gpu"),
     ("openvino", "openvino"), ("edgetpu", "edgetpu"), ("edge tpu", "edgetpu"),
@@ -58,7 +73,10 @@ MODELS = [
     (r"^MobileNetV1", "mobilenet_v1"), (r"^MobileNetV2", "mobilenet_v2"),
     (r"^MobileNetV3-Small", "mobilenet_v3_small"), (r"^MobileNetV3", "mobilenet_v3_large"),
     (r"^EfficientNet-B0", "efficientnet_b0"), (r"^EfficientNet-Lite0", "efficientnet_lite0"),
-    (r"^ResNet-50", "resnet50"), (r"^ResNet-18", "resnet18"),
+    (r"^ResNet-50 V2", "resnet50_v2"), (r"^ResNet-152 V2", "resnet152_v2"),
+    (r"^ResNet-50", "resnet50"), (r"^ResNet-18", "resnet18"), (r"^DenseNet-121", "densenet121"),
+    (r"^Inception-ResNet V2", "inception_resnet_v2"), (r"^VGG16", "vgg16"), (r"^VGG19", "vgg19"),
+    (r"^NASNet mobile", "nasnet_mobile"),
     (r"^SqueezeNet1\.1", "squeezenet1_1"), (r"^YOLOv8n", "yolov8n"), (r"^YOLO11n", "yolo11n"),
 ]  # fmt: skip
 
@@ -77,6 +95,16 @@ MODEL_SOURCES = {
     "MBConv stack, tensorflow/tpu efficientnet/lite README)",
     "resnet50": "keras.applications.ResNet50(weights=None); 3.8-4.1 G MACs in He et al. 2016",
     "resnet18": "architectures.resnet18 (torchvision layout); 1.8 G MACs in He et al. 2016",
+    "resnet50_v2": "keras.applications.ResNet50V2(weights=None); He et al. 2016b (pre-activation)",
+    "resnet152_v2": "keras.applications.ResNet152V2(weights=None); He et al. 2016b",
+    "densenet121": "keras.applications.DenseNet121(weights=None); 2.9 G MACs in Huang et al. 2017",
+    "inception_resnet_v2": "keras.applications.InceptionResNetV2(weights=None); Szegedy et al. "
+    "2017 (13 G MACs at 299)",
+    "vgg16": "keras.applications.VGG16(weights=None); 15.5 G MACs, 138 M parameters "
+    "(Simonyan & Zisserman 2015)",
+    "vgg19": "keras.applications.VGG19(weights=None); 19.6 G MACs, 144 M parameters",
+    "nasnet_mobile": "keras.applications.NASNetMobile(weights=None); 564 M MACs in Zoph et al. "
+    "2018",
     "squeezenet1_1": "architectures.squeezenet1_1 (torchvision layout); 0.35 G MACs",
     "yolov8n": "architectures.yolov8n (yolov8n.yaml); 8.7 GFLOPs, 3.2 M params in Ultralytics' "
     "model table",
@@ -124,6 +152,9 @@ def bench_tag(source: str) -> str:
 
 
 def _map(raw: dict) -> tuple[PublishedRow | None, str]:
+    why = next((w for col, text, w in MISMATCHED if text in raw[col]), "")
+    if why:
+        return None, why
     device = _match(raw["device"], DEVICES)
     if not device:
         return None, "no device profile"
@@ -203,6 +234,14 @@ def build_model_table(path: Path = MODELS_PATH) -> dict[str, dict]:
         "efficientnet_b0": lambda s: apps.EfficientNetB0(weights=None, input_shape=(s, s, 3)),
         "efficientnet_lite0": lambda s: apps.EfficientNetB0(weights=None, input_shape=(s, s, 3)),
         "resnet50": lambda s: apps.ResNet50(weights=None, input_shape=(s, s, 3)),
+        "resnet50_v2": lambda s: apps.ResNet50V2(weights=None, input_shape=(s, s, 3)),
+        "resnet152_v2": lambda s: apps.ResNet152V2(weights=None, input_shape=(s, s, 3)),
+        "densenet121": lambda s: apps.DenseNet121(weights=None, input_shape=(s, s, 3)),
+        "inception_resnet_v2": lambda s: apps.InceptionResNetV2(weights=None,
+                                                                input_shape=(s, s, 3)),
+        "vgg16": lambda s: apps.VGG16(weights=None, input_shape=(s, s, 3)),
+        "vgg19": lambda s: apps.VGG19(weights=None, input_shape=(s, s, 3)),
+        "nasnet_mobile": lambda s: apps.NASNetMobile(weights=None, input_shape=(s, s, 3)),
         "resnet18": arch.resnet18,
         "squeezenet1_1": arch.squeezenet1_1,
         "yolov8n": arch.yolov8n,

@@ -73,6 +73,8 @@ def tflite_costs(path: Path) -> ModelCost:
         op = sg.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
         name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        if name == "CUSTOM":  # as edgekit.device.checks names them (CUSTOM:edgetpu-custom-op)
+            name = f"CUSTOM:{(code.CustomCode() or b'').decode(errors='replace')}"
         ins = [int(x) for x in op.InputsAsNumpy() if x >= 0] if op.InputsLength() else []
         outs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
         if name == "DEQUANTIZE" and ins and const[ins[0]]:
@@ -159,7 +161,9 @@ def openvino_costs(path: Path) -> ModelCost:
             c.weight_bytes = int(wb)
         c.op = kind_name
         ops.append(c)
-    return _finish(path, "openvino", ops, tally)
+    io = [_ov_dims(p) for ly in layers.values() if ly.get("type") in ("Parameter", "Result")
+          for p in ly.findall("./output/port") + ly.findall("./input/port")]  # fmt: skip
+    return _finish(path, "openvino", ops, tally, sum(prod(s) * _width(t) for s, t in io))
 
 
 def _ov_dims(port) -> tuple[list[int], str]:
@@ -304,7 +308,8 @@ def coreml_costs(path: Path) -> ModelCost:
             c.weight_bytes = int(wb)
         c.op = op.type
         ops.append(c)
-    return _finish(path, "coreml", ops, tally)
+    io = [types[n] for n in [v.name for v in fn.inputs] + list(block.outputs) if n in types]
+    return _finish(path, "coreml", ops, tally, sum(prod(s) * _width(t) for s, t in io))
 
 
 def _coreml_spec(path: Path):
