@@ -141,9 +141,9 @@ def test_tflite_with_bad_tensor_index_is_refused(example_out, tmp_path):
     """A structurally valid flatbuffer whose operator points at a tensor that is not there."""
     import flatbuffers
 
-    from edgekit.converters.tflite import _schema
+    from edgekit.flatbuffer import schema as flatbuffer_schema
 
-    schema = _schema()
+    schema = flatbuffer_schema()
     src = example_out.out / by(example_out, "tflite", "fp32").file
     model = schema.ModelT.InitFromPackedBuf(bytearray(src.read_bytes()), 0)
     model.subgraphs[0].operators[0].inputs[0] = 10_000
