@@ -113,6 +113,7 @@ def _command_table(rows: list[dict]) -> list[str]:
         cells = []
         for step in steps:
             mine = [r for r in rows if r["model"] == model and r["step"] == step]
-            cells.append(MARK[mine[0]["outcome"]] if mine else "-")
+            cells.append(" / ".join(MARK[r["outcome"]] for r in mine) if mine else "-")
         out.append(f"| {model} | " + " | ".join(cells) + " |")
+    out += ["", "estimate: on the file the user holds / on edgekit's TFLite of it."]
     return out
