@@ -148,6 +148,9 @@ def test_python_convert_takes_the_optimization_steps(outlier, tmp_path, example_
         assert (out / "outlier_int8-budget.tflite").exists()
         rows = json.loads((out / "budget.json").read_text())
         assert rows[0]["met"] and rows[0]["samples"] == 400 and rows[0]["tries"]
+        listed = json.loads((out / "edgekit.json").read_text())["artifacts"]
+        assert [a["file"] for a in listed] == ["outlier_int8-budget.tflite"]
+        assert "--max-drop 1.0" in listed[0]["notes"][0]
     x = np.random.default_rng(0).uniform(0, 255, (40, 64, 64, 3)).astype("float32")
     np.savez(tmp_path / "train.npz", x=x)  # inputs only: distillation needs no labels
     pruned = edgekit.convert(src.path, to="tflite:fp32", prune="sparsity=0.5",

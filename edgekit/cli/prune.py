@@ -175,21 +175,28 @@ def budget_convert(model, to, calib, calib_samples, val, labels, out, max_drop, 
     """`edgekit convert --precision int8 --max-drop D --val DIR`: one budgeted int8 artifact
     per format (tflite, openvino by default); exit 1 with the best artifacts kept if any
     misses."""
+    from rich.console import Console
+
     from edgekit.errors import BudgetNotMetError
     from edgekit.optimize.pipeline import convert_to_budget
 
     formats = [t.split(":")[0].strip() for t in (to or "tflite,openvino").split(",") if t.strip()]
-    say = console(stderr=True).print
-    try:
-        report = convert_to_budget(
-            model, formats=formats, calib=calib or val, val=val, labels=labels, out=out,
-            max_drop=max_drop, max_float=max_float, calib_samples=calib_samples or 100,
-            preprocess=preprocess, progress=lambda m: say(f"[dim]{m}[/]"),
-        )  # fmt: skip
-    except BudgetNotMetError as e:
-        _budget_table(e.result, as_json)
-        raise
+    debug = click.get_current_context().find_root().params.get("debug")
+    missed = None
+    # the converters' and TensorFlow's own output stays off the terminal (`--debug` shows it)
+    with Capture(enabled=not debug) as cap:
+        say = Console(file=cap.terminal, highlight=False).print
+        try:
+            report = convert_to_budget(
+                model, formats=formats, calib=calib or val, val=val, labels=labels, out=out,
+                max_drop=max_drop, max_float=max_float, calib_samples=calib_samples or 100,
+                preprocess=preprocess, progress=lambda m: say(f"[dim]{m}[/]"),
+            )  # fmt: skip
+        except BudgetNotMetError as e:  # the best artifacts are written: show their figures
+            missed, report = e, e.result
     _budget_table(report, as_json)
+    if missed is not None:
+        raise missed
 
 
 def _budget_table(report, as_json: bool) -> None:
@@ -212,7 +219,8 @@ def _budget_table(report, as_json: bool) -> None:
     for r in rows:
         curve = ", ".join(f"{t['float_layers']}: {100 * t['accuracy']:.1f}%"
                           for t in r["tries"] if t["phase"] != "ranking")  # fmt: skip
-        c.print(f"{r['format']}: accuracy by ops in float: {curve} ({r['evaluations']} "
+        c.print(f"{r['format']}: accuracy by ops in float: {curve}; chosen "
+                f"{len(r['float_layers'])}: {100 * r['accuracy']:.1f}% ({r['evaluations']} "
                 f"evaluations, {r['method']}); one point = {r['samples_per_point']:g} "
                 "validation images", soft_wrap=True)  # fmt: skip
     if report.label_warning:

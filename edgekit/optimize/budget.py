@@ -113,8 +113,9 @@ def accuracy_of(path: Path, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def prepare_data(model, calib, val, labels, calib_samples: int, preprocess: str | None = None):
-    """The float model, calibration and validation samples, the contract to embed, and the
-    label-order warning (or None): what `convert --max-drop` reads once for every format."""
+    """The float model, calibration and validation samples, the contract (and its JSON to
+    embed), and the label-order warning (or None): what `convert --max-drop` reads once for
+    every format."""
     from edgekit import data as data_mod
     from edgekit import source
     from edgekit.contract import Contract, Preprocess, read_labels
@@ -130,9 +131,9 @@ def prepare_data(model, calib, val, labels, calib_samples: int, preprocess: str 
     if names is None:
         predicted = np.argmax(src.predict(v.x)[0], -1)
         warning = data_mod.label_order_warning(v.y, predicted, v.classes, flag="--val")
-    meta = embedded_contract(Contract(src.inputs, src.outputs, pre, names or v.classes),
-                             precision="int8", source_sha256="")  # fmt: skip
-    return src, c, v, meta, warning
+    contract = Contract(src.inputs, src.outputs, pre, names or v.classes)
+    meta = embedded_contract(contract, precision="int8", source_sha256="")
+    return src, c, v, contract, meta, warning
 
 
 def _embed(fmt: str, dest: Path, metadata: str) -> None:

@@ -9,6 +9,7 @@ the validation set. The search:
    the mean squared output error against the float model, which separates ties that 200
    images cannot); at most `rank_limit` units are measured, in the format's own proxy
    order, the rest follow in that order;
+   (if one unit alone in float holds the budget, that is the answer);
 3. the far end: the first `limit` ranked units in float (`--max-float`; default all, the
    all-float end that always holds). If that misses, no mix within the limit does;
 4. bisection over the ranked prefix for the fewest units that hold the budget;
@@ -104,6 +105,8 @@ class Search:
         if self._met(plain) or self.limit == 0:
             return plain
         ranked = self._rank()
+        if any(self._met(t) for t in self.trials):  # one unit alone in float is enough
+            return self.best()
         limit = len(ranked) if self.limit is None else min(self.limit, len(ranked))
         end = self._try(self._names(ranked[:limit]), f"first {limit} ranked in float")
         if not self._met(end) or limit == 0:

@@ -206,7 +206,8 @@ def convert_to_budget(
         raise ConfigError(f"--max-drop works for {', '.join(FORMATS)}; got: {', '.join(bad)}")
     if val is None:
         raise ConfigError("--max-drop needs --val DIR (DIR/<class>/<image>) to measure accuracy")
-    src, c, v, meta, warning = prepare_data(model, calib, val, labels, calib_samples, preprocess)
+    src, c, v, contract, meta, warning = prepare_data(model, calib, val, labels, calib_samples,
+                                                      preprocess)  # fmt: skip
     if warning:
         log.warning(warning)
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -222,6 +223,7 @@ def convert_to_budget(
             missed.append(str(e))
         report.results.append(r)
     (Path(out) / "budget.json").write_text(json.dumps(report.to_dict(), indent=2))
+    _manifest(Path(out), Path(model), src, contract, c.record(), report.results)
     if missed:
         raise BudgetNotMetError("; ".join(missed), report)
     return report
@@ -264,3 +266,26 @@ def optimize_then_convert(
         calib_samples=options.get("calib_samples") or 100,
         preprocess=options.get("preprocess"), progress=say,
     )  # fmt: skip
+
+
+def _manifest(out: Path, model: Path, src, contract, calib: dict, results: list) -> None:
+    """edgekit.json beside the budgeted artifacts: one entry each, the budget in its notes
+    (so `edgekit bench`/`info` and the demo read them like any converted artifact)."""
+    from edgekit import __version__
+    from edgekit.manifest import Artifact, Manifest, sha256, size_of
+
+    arts = [
+        Artifact(
+            file=Path(r.path).name, format=r.format, precision="int8",
+            size_bytes=size_of(Path(r.path)), inputs=[t.to_dict() for t in contract.inputs],
+            outputs=[t.to_dict() for t in contract.outputs], tools={}, convert_seconds=0.0,
+            route=f"max-drop: {r.method}",
+            notes=[f"--max-drop {r.max_drop}: accuracy {100 * r.accuracy:.2f}% vs float "
+                   f"{100 * r.reference_accuracy:.2f}% (plain int8 {100 * r.plain_accuracy:.2f}%)"
+                   f", {len(r.float_layers)} ops in float, {'met' if r.met else 'NOT met'}; "
+                   f"{r.evaluations} evaluations on {r.samples} images (budget.json)"],
+        )  # fmt: skip
+        for r in results
+    ]
+    source = {"path": str(model), "kind": src.kind, "sha256": sha256(model)}
+    Manifest(contract, source, calib, arts, edgekit_version=__version__).save(out)
