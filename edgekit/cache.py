@@ -1,6 +1,6 @@
 """Where edgekit keeps what it can recompute: `cache_dir()` is the one place that decides.
 
-`$EDGEKIT_CACHE` (or the older `$EDGEKIT_CACHE_DIR`), else `$XDG_CACHE_HOME/edgekit`, else
+`$EDGEKIT_CACHE`, else `$XDG_CACHE_HOME/edgekit`, else
 `~/.cache/edgekit`.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 def cache_dir(*parts: str) -> Path:
     """The cache folder, or a path inside it (not created)."""
-    root = os.environ.get("EDGEKIT_CACHE") or os.environ.get("EDGEKIT_CACHE_DIR")
+    root = os.environ.get("EDGEKIT_CACHE")
     if root:
         base = Path(root)
     else:

@@ -14,6 +14,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_cache(tmp_path_factory):
+    """One edgekit cache for the whole run, apart from the user's own (a test that needs its
+    own sets EDGEKIT_CACHE with monkeypatch)."""
+    old = os.environ.get("EDGEKIT_CACHE")
+    os.environ["EDGEKIT_CACHE"] = str(tmp_path_factory.mktemp("edgekit-cache"))
+    yield Path(os.environ["EDGEKIT_CACHE"])
+    if old is None:
+        os.environ.pop("EDGEKIT_CACHE", None)
+    else:
+        os.environ["EDGEKIT_CACHE"] = old
+
+
 def has(module: str) -> bool:
     import importlib.util
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +18,9 @@ pytestmark = pytest.mark.light
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory):
-    """One cache folder (sample videos rendered once) for every demo test and subprocess."""
-    path = tmp_path_factory.mktemp("edgekit-cache")
-    os.environ["EDGEKIT_CACHE"] = str(path)
-    return path
+def cache(_one_cache):
+    """The run's one cache folder (sample videos rendered once), for every demo subprocess."""
+    return Path(os.environ["EDGEKIT_CACHE"])
 
 
 def demo_env(cache) -> dict:

@@ -112,7 +112,7 @@ def test_estimate_every_target_for_the_example_and_mobilenet(tmp_path):
 
 
 def test_calibration_moves_the_estimate_toward_the_measurement(example_out, tmp_path, monkeypatch):
-    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
     art = example_out.out / "shapes_int8.tflite"
     before = _estimates(art)
     rpi5 = next(e for e in before if e["target"] == "rpi5")
