@@ -35,8 +35,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import save  # noqa: E402
 
-from edgekit.estimate import fit as F  # noqa: E402
-from edgekit.estimate.published import excluded  # noqa: E402
+from edgekit.costmodel import fit as F  # noqa: E402
+from edgekit.costmodel.published import excluded  # noqa: E402
 
 SPLITS = ("model", "device", "runtime")
 NAMES = {"model": "leave-one-model-out", "device": "leave-one-device-out",
@@ -95,8 +95,9 @@ def goals(results: dict) -> dict:
         "lomo_mdape_le_15": lomo["overall"]["mdape"] <= 0.15,
         "lomo_no_device_above_35": all(d["mdape"] <= 0.35 for d in lomo["by_device"]),
         "lodo_mdape_le_30": lodo["overall"]["mdape"] <= 0.30,
-        **{f"coverage_75_85_{s}": 0.75 <= results[s]["overall"]["coverage"] <= 0.85
-           for s in SPLITS},  # fmt: skip
+        **{
+            f"coverage_75_85_{s}": 0.75 <= results[s]["overall"]["coverage"] <= 0.85 for s in SPLITS
+        },  # fmt: skip
     }
 
 
@@ -114,7 +115,7 @@ def show(results: dict, goal: dict) -> None:
 
 def main() -> None:
     if "--rebuild-costs" in sys.argv:
-        from edgekit.estimate.published import build_model_table
+        from edgekit.costmodel.published import build_model_table
 
         build_model_table()
     obs = list(F.published_observations())
@@ -122,7 +123,7 @@ def main() -> None:
     results = {s: report(s, rows) for s, rows in all_rows.items()}
     goal = goals(results)
     path = save("estimate_accuracy", {
-        "data": "edgekit/estimate/data/published_latency.csv",
+        "data": "edgekit/costmodel/data/published_latency.csv",
         "models": len({o.family for o in obs}), "devices": len({o.device for o in obs}),
         "runtimes": len({o.runtime for o in obs}), "tuned_on": "leave-one-bench-table-out",
         "splits": results, "goal": goal,

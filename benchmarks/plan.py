@@ -151,9 +151,21 @@ def compare_workers(data: dict, tmp: Path) -> list[dict]:
     for n in (1, 2):
         os.environ["EDGEKIT_CACHE"] = str(tmp / f"cache-{n}")
         t = time.perf_counter()
-        edgekit.plan(MODEL, targets="rpi5", budget_ms=50, val=data["val"], calib=data["calib"],
-                     labels=data["labels"], only="tflite:fp32,tflite:int8,openvino:fp32,onnx",
-                     prunes=[0], sizes=[64], threads=[4], trials=4, workers=n, out=None)
+        edgekit.plan(
+            MODEL,
+            targets="rpi5",
+            budget_ms=50,
+            val=data["val"],
+            calib=data["calib"],
+            labels=data["labels"],
+            only="tflite:fp32,tflite:int8,openvino:fp32,onnx",
+            prunes=[0],
+            sizes=[64],
+            threads=[4],
+            trials=4,
+            workers=n,
+            out=None,
+        )
         out.append({"workers": n, "seconds": round(time.perf_counter() - t, 1)})
         print(out[-1])
     return out

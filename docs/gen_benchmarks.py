@@ -17,8 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-FORMAT_COLUMNS = (("tflite", "TFLite"), ("openvino", "OpenVINO"), ("coreml", "Core ML"),
-                  ("onnx", "ONNX"))
+FORMAT_COLUMNS = (
+    ("tflite", "TFLite"),
+    ("openvino", "OpenVINO"),
+    ("coreml", "Core ML"),
+    ("onnx", "ONNX"),
+)
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:
@@ -47,12 +51,17 @@ def provenance(name: str, data: dict) -> list[str]:
     lines = [f"`benchmarks/results/{name}.json`"]
     if script.exists():
         doc = ast.get_docstring(ast.parse(script.read_text())) or ""
-        lines = [doc.split("\n\n")[0].replace("\n", " "), "",
-                 f"Made by `python benchmarks/{name}.py`; results in " + lines[0]]
+        lines = [
+            doc.split("\n\n")[0].replace("\n", " "),
+            "",
+            f"Made by `python benchmarks/{name}.py`; results in " + lines[0],
+        ]
     machine = data.get("machine") or data.get("host_machine") or {}
     if machine:
-        lines[-1] += (f", on {machine.get('cpu', '?')} ({machine.get('usable_cores', '?')} usable"
-                      f" cores, {machine.get('machine', '?')})")
+        lines[-1] += (
+            f", on {machine.get('cpu', '?')} ({machine.get('usable_cores', '?')} usable"
+            f" cores, {machine.get('machine', '?')})"
+        )
     if data.get("date"):
         lines[-1] += f", {data['date']}"
     lines[-1] += "."
@@ -62,24 +71,33 @@ def provenance(name: str, data: dict) -> list[str]:
 
 
 def convert_time(data: dict) -> list[str]:
-    rows = [[r["target"], f"{r['edgekit_s']:.1f} s", f"{r['direct_s']:.1f} s", r["ratio"]]
-            for r in data["rows"]]
+    rows = [
+        [r["target"], f"{r['edgekit_s']:.1f} s", f"{r['direct_s']:.1f} s", r["ratio"]]
+        for r in data["rows"]
+    ]
     note = f"Median of {data.get('rounds', '?')} alternating rounds."
     return [note, ""] + table(["target", "edgekit", "direct", "ratio"], rows)
 
 
 def runtime_overhead(data: dict) -> list[str]:
-    rows = [[r["artifact"], _tool(r), f"{r['edgekit_p50_ms']} ms",
-             f"{r['tool_p50_ms']} ms", r["ratio"]] for r in data["rows"]]
-    note = (f"{data.get('rounds', '?')} alternating rounds of {data.get('runs', '?')} runs; "
-            "the ratio is the median of per-round ratios.")
+    rows = [
+        [r["artifact"], _tool(r), f"{r['edgekit_p50_ms']} ms", f"{r['tool_p50_ms']} ms", r["ratio"]]
+        for r in data["rows"]
+    ]
+    note = (
+        f"{data.get('rounds', '?')} alternating rounds of {data.get('runs', '?')} runs; "
+        "the ratio is the median of per-round ratios."
+    )
     return [note, ""] + table(["artifact", "tool", "edgekit p50", "tool p50", "ratio"], rows)
 
 
 def _tool(row: dict) -> str:
     threads = row["threads"]
-    return f"{row['tool']} ({threads} threads)" if isinstance(threads, int) else \
-        f"{row['tool']} ({threads})"
+    return (
+        f"{row['tool']} ({threads} threads)"
+        if isinstance(threads, int)
+        else f"{row['tool']} ({threads})"
+    )
 
 
 def conversion_coverage(data: dict) -> list[str]:
@@ -89,7 +107,9 @@ def conversion_coverage(data: dict) -> list[str]:
         f"{s['direct']['succeeded']}/{s['direct']['cells']}; cells only a direct exporter made: "
         f"{', '.join(s['only_direct']) or 'none'}. Cell: edgekit's route and max abs error "
         "against Keras / the direct exporter's max abs error, or x and the reason "
-        "(Core ML: structure only, it runs only on macOS).", ""]
+        "(Core ML: structure only, it runs only on macOS).",
+        "",
+    ]
     cells = {(r["model"], r["format"], r["tool"]): r for r in data["rows"]}
     reasons: list[str] = []
     rows = []
@@ -97,8 +117,9 @@ def conversion_coverage(data: dict) -> list[str]:
         row = [model]
         for fmt, _ in FORMAT_COLUMNS:
             mine, theirs = cells.get((model, fmt, "edgekit")), cells.get((model, fmt, "direct"))
-            row.append(f"{_coverage_cell(mine, reasons, True)} / "
-                       f"{_coverage_cell(theirs, reasons, False)}")
+            row.append(
+                f"{_coverage_cell(mine, reasons, True)} / {_coverage_cell(theirs, reasons, False)}"
+            )
         rows.append(row)
     lines += table(["model"] + [title for _, title in FORMAT_COLUMNS], rows)
     return lines + [f"({i + 1}) {why}" + "  " for i, why in enumerate(reasons)] + [""]
@@ -121,10 +142,14 @@ def compression(data: dict) -> list[str]:
     lines = [f"Settings: {_settings(data.get('settings', {}))}.", ""]
     for model in dict.fromkeys(r["model"] for r in data["rows"]):
         lines += [f"Model `{model}`:", ""] + _compression_model(
-            [r for r in data["rows"] if r["model"] == model])
+            [r for r in data["rows"] if r["model"] == model]
+        )
     if data.get("budget"):
-        lines += ["`--max-drop` on `edgekit.example.outliers` (one outlier channel, which "
-                  "per-tensor int8 hurts):", ""] + _budget(data["budget"])
+        lines += [
+            "`--max-drop` on `edgekit.example.outliers` (one outlier channel, which "
+            "per-tensor int8 hurts):",
+            "",
+        ] + _budget(data["budget"])
     return lines
 
 
@@ -136,17 +161,27 @@ def _compression_model(rows: list[dict]) -> list[str]:
     for variant in dict.fromkeys(r["variant"] for r in rows):
         get = lambda a, v=variant: at.get((v, a), {})
         first = get("tflite:fp32")
-        out.append([
-            variant, num(first.get("flops_m")),
-            " / ".join(pct(get(a).get("accuracy"), 2) or "-" for a in arts[:2]),
-            " / ".join(_gzip(get(a), base.get(a), variant) for a in
-                       ("tflite:fp32", "tflite-sparse:fp32", "openvino:fp32", "onnx:fp32")),
-            " / ".join(num(get(a).get("latency_ratio")) or "-" for a in arts),
-            first.get("m_n_layers_holding"),
-        ])
-    header = ["variant", "MFLOPs", "accuracy TFLite fp32 / int8",
-              "gzip TFLite fp32 / sparse-tensor file / OpenVINO / ONNX",
-              "latency ratio TFLite fp32 / int8 / OpenVINO / ONNX", "2:4 layers held"]
+        out.append(
+            [
+                variant,
+                num(first.get("flops_m")),
+                " / ".join(pct(get(a).get("accuracy"), 2) or "-" for a in arts[:2]),
+                " / ".join(
+                    _gzip(get(a), base.get(a), variant)
+                    for a in ("tflite:fp32", "tflite-sparse:fp32", "openvino:fp32", "onnx:fp32")
+                ),
+                " / ".join(num(get(a).get("latency_ratio")) or "-" for a in arts),
+                first.get("m_n_layers_holding"),
+            ]
+        )
+    header = [
+        "variant",
+        "MFLOPs",
+        "accuracy TFLite fp32 / int8",
+        "gzip TFLite fp32 / sparse-tensor file / OpenVINO / ONNX",
+        "latency ratio TFLite fp32 / int8 / OpenVINO / ONNX",
+        "2:4 layers held",
+    ]
     return table(header, out)
 
 
@@ -162,37 +197,74 @@ def _budget(rows: list[dict]) -> list[str]:
     out = []
     for r in rows:
         kept = len(r["float_layers"])
-        out.append([r["format"], pct(r["reference_accuracy"], 1), pct(r["plain_accuracy"], 1),
-                    pct(r["accuracy"], 1), f"{kept} of {kept + r['quantized_layers']}",
-                    "met" if r["met"] else "not met"])
+        out.append(
+            [
+                r["format"],
+                pct(r["reference_accuracy"], 1),
+                pct(r["plain_accuracy"], 1),
+                pct(r["accuracy"], 1),
+                f"{kept} of {kept + r['quantized_layers']}",
+                "met" if r["met"] else "not met",
+            ]
+        )
     header = ["format", "float", "plain int8", "budgeted", "kept in float", "budget"]
     return table(header, out)
 
 
 def compression_latency(data: dict) -> list[str]:
-    rows = [[r["size"], r["artifact"], r["threads"], num(r["baseline_p50_ms"]),
-             num(r["pruned_p50_ms"]), r["latency_ratio"], r["flops_ratio"]] for r in data["rows"]]
-    header = ["input", "artifact", "threads", "baseline p50 ms", "pruned p50 ms",
-              "latency ratio", "FLOPs ratio"]
+    rows = [
+        [
+            r["size"],
+            r["artifact"],
+            r["threads"],
+            num(r["baseline_p50_ms"]),
+            num(r["pruned_p50_ms"]),
+            r["latency_ratio"],
+            r["flops_ratio"],
+        ]
+        for r in data["rows"]
+    ]
+    header = [
+        "input",
+        "artifact",
+        "threads",
+        "baseline p50 ms",
+        "pruned p50 ms",
+        "latency ratio",
+        "FLOPs ratio",
+    ]
     return [f"Settings: {_settings(data.get('settings', {}))}.", ""] + table(header, rows)
 
 
 def estimate_accuracy(data: dict) -> list[str]:
     """Held-out error per split (leave one model / device / runtime out), then per group."""
-    splits = data.get("splits") or {"model": {k: data.get(k) for k in
-                                              ("method", "overall", "by_device", "by_runtime")}}
+    splits = data.get("splits") or {
+        "model": {k: data.get(k) for k in ("method", "overall", "by_device", "by_runtime")}
+    }
     goals = ", ".join(f"{k}: {'met' if v else 'not met'}" for k, v in data["goal"].items())
-    rows = [[s.get("method") or name, s["overall"]["rows"], pct(s["overall"]["mdape"], 1),
-             pct(s["overall"]["coverage"], 1)] for name, s in splits.items()]
+    rows = [
+        [
+            s.get("method") or name,
+            s["overall"]["rows"],
+            pct(s["overall"]["mdape"], 1),
+            pct(s["overall"]["coverage"], 1),
+        ]
+        for name, s in splits.items()
+    ]
     lines = [f"Goals: {goals}.", ""]
     lines += table(["held out", "rows", "median error", "in 80% interval"], rows)
     names = " / ".join(splits)
     for key in ("device", "runtime"):
         groups = {g[key]: g["rows"] for s in splits.values() for g in s.get(f"by_{key}", [])}
         per = {name: {g[key]: g for g in s.get(f"by_{key}", [])} for name, s in splits.items()}
-        rows = [[group, n] + [" / ".join(pct(per[name].get(group, {}).get(m)) or "-"
-                                         for name in splits) for m in ("mdape", "coverage")]
-                for group, n in groups.items()]
+        rows = [
+            [group, n]
+            + [
+                " / ".join(pct(per[name].get(group, {}).get(m)) or "-" for name in splits)
+                for m in ("mdape", "coverage")
+            ]
+            for group, n in groups.items()
+        ]
         lines += table([key, "rows", f"median error ({names})", f"in interval ({names})"], rows)
     return lines
 
@@ -200,16 +272,35 @@ def estimate_accuracy(data: dict) -> list[str]:
 def demo_pipeline(data: dict) -> list[str]:
     rows = []
     for s in data["summary"]:
-        stages = " / ".join(num(s["stage_ms"].get(k)) or "-"
-                            for k in ("capture", "infer", "output", "record"))
-        rows.append([s["task"], s["pipelined_fps"], s["sequential_fps"], s["speedup"], stages,
-                     s["fps_over_bound"], s["parallel_capacity"],
-                     "passed" if s["passed"] else "not met"])
-    header = ["task", "pipelined FPS", "loop FPS", "speedup",
-              "stage ms: capture / infer / output / record", "FPS / slowest-stage bound",
-              "cores got", "goals"]
-    note = f"{data.get('rounds', '?')} alternating rounds; the speedup is the median of " \
+        stages = " / ".join(
+            num(s["stage_ms"].get(k)) or "-" for k in ("capture", "infer", "output", "record")
+        )
+        rows.append(
+            [
+                s["task"],
+                s["pipelined_fps"],
+                s["sequential_fps"],
+                s["speedup"],
+                stages,
+                s["fps_over_bound"],
+                s["parallel_capacity"],
+                "passed" if s["passed"] else "not met",
+            ]
+        )
+    header = [
+        "task",
+        "pipelined FPS",
+        "loop FPS",
+        "speedup",
+        "stage ms: capture / infer / output / record",
+        "FPS / slowest-stage bound",
+        "cores got",
+        "goals",
+    ]
+    note = (
+        f"{data.get('rounds', '?')} alternating rounds; the speedup is the median of "
         "per-round ratios."
+    )
     if data.get("note"):
         note += f" Note: {data['note']}."
     return [note, ""] + table(header, rows)
@@ -217,12 +308,17 @@ def demo_pipeline(data: dict) -> list[str]:
 
 def demo_soak(data: dict) -> list[str]:
     r = data["result"]
-    lines = [f"{r['minutes']:g} minutes, {r['frames']:,} frames ({r['fps']:.0f} FPS); RSS "
-             f"{r['rss_start_mb']} MiB at the start, {r['rss_after_warmup_mb']} after the warm-up, "
-             f"{r['rss_end_mb']} at the end: {r['growth_pct']:+.2f}% (goal: {r['goal']}; "
-             f"{'passed' if r['passed'] else 'not met'}).", ""]
-    rows = [[stage, v.get("p50"), v.get("p90"), v.get("mean")]
-            for stage, v in r.get("stages_ms", {}).items()]
+    lines = [
+        f"{r['minutes']:g} minutes, {r['frames']:,} frames ({r['fps']:.0f} FPS); RSS "
+        f"{r['rss_start_mb']} MiB at the start, {r['rss_after_warmup_mb']} after the warm-up, "
+        f"{r['rss_end_mb']} at the end: {r['growth_pct']:+.2f}% (goal: {r['goal']}; "
+        f"{'passed' if r['passed'] else 'not met'}).",
+        "",
+    ]
+    rows = [
+        [stage, v.get("p50"), v.get("p90"), v.get("mean")]
+        for stage, v in r.get("stages_ms", {}).items()
+    ]
     lines += table(["stage", "p50 ms", "p90 ms", "mean ms"], rows)
     if (RESULTS / "demo_soak.png").exists():
         lines += ["![RSS over the soak](results/demo_soak.png)", ""]
@@ -230,11 +326,31 @@ def demo_soak(data: dict) -> list[str]:
 
 
 def qemu_aarch64(data: dict) -> list[str]:
-    rows = [[r["runtime"], r["artifact"], r["machine"], f"{r['python']} / {r['numpy']}",
-             r["executed_precision"], pct(r["top1_agreement"]), num(r["max_abs_diff"], 2),
-             r["tolerance"], "passed" if r["passed"] else "failed"] for r in data["rows"]]
-    header = ["runtime", "artifact", "machine", "Python / numpy", "executed",
-              "top-1 vs x86", "max abs diff", "tolerance", "check"]
+    rows = [
+        [
+            r["runtime"],
+            r["artifact"],
+            r["machine"],
+            f"{r['python']} / {r['numpy']}",
+            r["executed_precision"],
+            pct(r["top1_agreement"]),
+            num(r["max_abs_diff"], 2),
+            r["tolerance"],
+            "passed" if r["passed"] else "failed",
+        ]
+        for r in data["rows"]
+    ]
+    header = [
+        "runtime",
+        "artifact",
+        "machine",
+        "Python / numpy",
+        "executed",
+        "top-1 vs x86",
+        "max abs diff",
+        "tolerance",
+        "check",
+    ]
     lines = [data.get("note", ""), "", f"Emulator: {data['emulator']['version']}.", ""]
     lines += table(header, rows)
     return lines + [f"- {issue}" for issue in data.get("known_issues", [])] + [""]
@@ -242,14 +358,19 @@ def qemu_aarch64(data: dict) -> list[str]:
 
 def wild(data: dict) -> list[str]:
     s = data["summary"]
-    lines = [f"{len(data['models'])} models; outcomes: {s['ok']} ok, {s['error']} error, "
-             f"{s['crash']} crash ({s['tracebacks']} tracebacks). Convert cells only a direct "
-             f"exporter made: {', '.join(s['only_direct']) or 'none'}. Artifacts whose parity "
-             f"failed: {', '.join(s['parity_failed']) or 'none'}.", ""]
+    lines = [
+        f"{len(data['models'])} models; outcomes: {s['ok']} ok, {s['error']} error, "
+        f"{s['crash']} crash ({s['tracebacks']} tracebacks). Convert cells only a direct "
+        f"exporter made: {', '.join(s['only_direct']) or 'none'}. Artifacts whose parity "
+        f"failed: {', '.join(s['parity_failed']) or 'none'}.",
+        "",
+    ]
     steps = Counter((r["step"], r["outcome"]) for r in data["rows"])
     names = sorted({o for _, o in steps})
-    rows = [[step] + [steps.get((step, o), 0) for o in names]
-            for step in dict.fromkeys(r["step"] for r in data["rows"])]
+    rows = [
+        [step] + [steps.get((step, o), 0) for o in names]
+        for step in dict.fromkeys(r["step"] for r in data["rows"])
+    ]
     lines += table(["command"] + names, rows)
     if (ROOT / "docs" / "wild.md").exists():
         lines += ["Every model and command: [the wild corpus](wild.md).", ""]
@@ -273,9 +394,21 @@ def _settings(settings: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in settings.items() if k != "cache")
 
 
-RENDERERS = {f.__name__: f for f in (
-    convert_time, runtime_overhead, conversion_coverage, compression, compression_latency,
-    estimate_accuracy, demo_pipeline, demo_soak, qemu_aarch64, wild)}
+RENDERERS = {
+    f.__name__: f
+    for f in (
+        convert_time,
+        runtime_overhead,
+        conversion_coverage,
+        compression,
+        compression_latency,
+        estimate_accuracy,
+        demo_pipeline,
+        demo_soak,
+        qemu_aarch64,
+        wild,
+    )
+}
 TITLES = {"qemu_aarch64": "qemu aarch64"}
 
 
@@ -303,8 +436,10 @@ def _render(name: str, data) -> list[str]:
     try:
         return RENDERERS[name](data)
     except (KeyError, TypeError, IndexError, AttributeError) as e:
-        note = (f"*`{name}.json` no longer has the layout `docs/gen_benchmarks.py:{name}` reads "
-                f"({type(e).__name__}: {e}); shown generically until that function follows.*")
+        note = (
+            f"*`{name}.json` no longer has the layout `docs/gen_benchmarks.py:{name}` reads "
+            f"({type(e).__name__}: {e}); shown generically until that function follows.*"
+        )
         return [note, ""] + generic(data)
 
 

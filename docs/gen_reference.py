@@ -23,19 +23,27 @@ def formats_table() -> str:
     """One row per `edgekit.formats.FORMATS` entry."""
     from edgekit import formats
 
-    rows = ["| format | files edgekit writes | also reads | precisions | runtime | "
-            "`bench --on` | converted without `--to` |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| format | files edgekit writes | also reads | precisions | runtime | "
+        "`bench --on` | converted without `--to` |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for f in formats.FORMATS.values():
         files = " + ".join(f"`{s}`" for s in (f.suffix, *f.sidecars))
         others = ", ".join(" + ".join(f"`{s}`" for s in (m, *side)) for m, side in f.layouts[1:])
-        precisions = ", ".join(f"`{p}`" + ("\\*" if p in f.calibrated else "")
-                               for p in f.precisions)
-        rows.append(f"| `{f.name}` | {files} | {others or '-'} | {precisions} | "
-                    f"{_install(f.extra)} | {'yes' if f.remote else 'no'} | "
-                    f"{'yes' if f.name in formats.DEFAULT_FORMATS else 'no'} |")
-    note = ("\\* needs calibration data (`--calib`). Runtime: what a device installs to run "
-            'the format: the light install is `pip install edgekit`, an extra '
-            '`pip install "edgekit[NAME]"`.')
+        precisions = ", ".join(
+            f"`{p}`" + ("\\*" if p in f.calibrated else "") for p in f.precisions
+        )
+        rows.append(
+            f"| `{f.name}` | {files} | {others or '-'} | {precisions} | "
+            f"{_install(f.extra)} | {'yes' if f.remote else 'no'} | "
+            f"{'yes' if f.name in formats.DEFAULT_FORMATS else 'no'} |"
+        )
+    note = (
+        "\\* needs calibration data (`--calib`). Runtime: what a device installs to run "
+        "the format: the light install is `pip install edgekit`, an extra "
+        '`pip install "edgekit[NAME]"`.'
+    )
     return "\n".join(rows) + "\n\n" + note + "\n"
 
 
@@ -44,8 +52,13 @@ def _install(extra: str) -> str:
 
 
 # how a set field of `Runtime` reads in the notes column (a flag alone, a text after this)
-LABELS = {"note": "", "fp16_default": "fp16 by default", "integer_only": "full-integer models only",
-          "float_only": "float models only", "deprecated": "deprecated: "}
+LABELS = {
+    "note": "",
+    "fp16_default": "fp16 by default",
+    "integer_only": "full-integer models only",
+    "float_only": "float models only",
+    "deprecated": "deprecated: ",
+}
 
 
 def runtimes_table() -> str:
@@ -109,16 +122,10 @@ def install_table() -> str:
 
 
 def public_object(name: str):
-    """The object `edgekit.NAME` stands for. A lazy name that shares its name with a
-    subpackage (`edgekit.device`) is read through the package's lazy lookup, since once the
-    subpackage is imported plain attribute access returns the module."""
+    """The object `edgekit.NAME` stands for (no public name shares its name with a module)."""
     import edgekit
 
-    obj = getattr(edgekit, name)
-    lazy = vars(edgekit).get("__getattr__")
-    if inspect.ismodule(obj) and lazy is not None:
-        obj = lazy(name)
-    return obj
+    return getattr(edgekit, name)
 
 
 def api_reference() -> str:
@@ -139,8 +146,9 @@ def api_reference() -> str:
             first = (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ")
             summary.append(f"| [`edgekit.{name}`][{path}] | {first} | `{obj.__module__}` |")
             details.append(
-                f"::: {path}\n    options:\n      heading: \"edgekit.{name}\"\n"
-                f"      toc_label: \"{name}\"\n      heading_level: 3\n")
+                f'::: {path}\n    options:\n      heading: "edgekit.{name}"\n'
+                f'      toc_label: "{name}"\n      heading_level: 3\n'
+            )
     return "\n".join(summary + [""] + details)
 
 

@@ -28,16 +28,20 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     def fill(match: re.Match) -> str:
         name = match.group(1)
         if name not in GENERATORS:
-            raise PluginError(f"{page.file.src_uri}: unknown generated part; got: {name}; "
-                              f"known: {', '.join(GENERATORS)}")
+            raise PluginError(
+                f"{page.file.src_uri}: unknown generated part; got: {name}; "
+                f"known: {', '.join(GENERATORS)}"
+            )
         return GENERATORS[name]()
 
     out = BLOCK.sub(fill, markdown)
     stray = MARKER.search(out)
     if stray:
-        raise PluginError(f"{page.file.src_uri}: a generated-part marker without its pair; "
-                          f"got: {stray.group(0)}; write <!-- edgekit:NAME --> ... "
-                          "<!-- /edgekit:NAME -->")
+        raise PluginError(
+            f"{page.file.src_uri}: a generated-part marker without its pair; "
+            f"got: {stray.group(0)}; write <!-- edgekit:NAME --> ... "
+            "<!-- /edgekit:NAME -->"
+        )
     return out
 
 

@@ -29,7 +29,13 @@ from edgekit.errors import (  # noqa: E402
     UnsafeModelError,
 )
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version: one place, pyproject.toml
+    from importlib.metadata import PackageNotFoundError as _NotFound
+    from importlib.metadata import version as _version
+
+    __version__ = _version("edgekit")
+except _NotFound:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"
 
 
 # public name -> "module:attribute", imported on first use so `import edgekit` stays light
@@ -37,14 +43,18 @@ _LAZY = {
     "load": "edgekit.runtimes:load",
     "convert": "edgekit.conversion:convert",
     "benchmark": "edgekit.bench:benchmark",
-    "estimate": "edgekit.estimate:estimate",
+    "estimate": "edgekit.costmodel:estimate",
     "plan": "edgekit.planner:plan",
     "prune": "edgekit.optimize:prune",
     "prune_channels": "edgekit.optimize:prune_channels",
     "run_demo": "edgekit.demo:run_demo",
     "DeviceProfile": "edgekit.device.profiles:DeviceProfile",
-    "device": "edgekit.device.profiles:get",
+    "profile": "edgekit.device.profiles:get",
 }
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name):
@@ -53,7 +63,9 @@ def __getattr__(name):
     import importlib
 
     module, attr = _LAZY[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # bound once: later lookups skip __getattr__
+    return value
 
 
 __all__ = [

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgekit import _quiet, converters, data, formats, recipes, targets
 from edgekit._quiet import Capture
@@ -32,6 +33,9 @@ from edgekit.manifest import (
     sha256,
 )
 from edgekit.parity import head_of
+
+if TYPE_CHECKING:
+    from edgekit.optimize.pipeline import BudgetReport
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -108,6 +112,10 @@ def plan(
     from edgekit.source.user_code import check as check_import
 
     detect_kind(Path(model))
+    if device and not recipe:  # the device profile's recipe, unless one is named
+        from edgekit.device.profiles import get as profile
+
+        recipe = profile(device).recipe
     targets = _targets(to, precisions, recipe)
     options = recipes.get(recipe).options if recipe else {}
     n = calib_samples or int(options.get("calib_samples", 100))
@@ -254,7 +262,35 @@ def run(
     return report
 
 
-def convert(model: str | Path | None = None, **options) -> ConvertReport:
+def convert(
+    model: str | Path | None = None,
+    *,
+    to: str | list[str] | None = None,
+    precisions: str | list[str] | None = None,
+    recipe: str | None = None,
+    out: str | Path = "edgekit-out",
+    calib: str | Path | None = None,
+    calib_samples: int | None = None,
+    random_calib: bool = False,
+    val: str | Path | None = None,
+    labels: str | Path | list[str] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    preprocess: str | Preprocess | None = None,
+    safe_mode: bool = True,
+    imports: list[str] | None = None,
+    strict: bool = False,
+    fail_fast: bool = False,
+    detection: dict | None = None,
+    device: str | None = None,
+    prune: str | None = None,
+    data: str | Path | None = None,
+    max_drop: float | None = None,
+    max_float: int | None = None,
+    isolate: bool = False,
+    progress: Progress | None = None,
+    done: Callable[[Artifact | dict], None] | None = None,
+    capture: Capture | None = None,
+) -> ConvertReport | BudgetReport:
     """Convert a Keras model to edge formats and check each artifact against it.
 
     Args:
@@ -294,13 +330,19 @@ def convert(model: str | Path | None = None, **options) -> ConvertReport:
     Example:
         >>> report = edgekit.convert("model.keras", to="tflite", precisions="int8", calib="imgs/")
     """
-    hooks = {k: options.pop(k, None) for k in ("progress", "done", "capture")}
-    steps = {k: options.pop(k, None) for k in ("prune", "data", "max_drop", "max_float")}
-    if steps["prune"] or steps["max_drop"] is not None:  # edgekit.optimize.pipeline
+    options = dict(
+        to=to, precisions=precisions, recipe=recipe, out=out, calib=calib,
+        calib_samples=calib_samples, random_calib=random_calib, val=val, labels=labels,
+        input_shape=input_shape, preprocess=preprocess, safe_mode=safe_mode, imports=imports,
+        strict=strict, fail_fast=fail_fast, detection=detection, device=device,
+    )  # fmt: skip
+    hooks = {"progress": progress, "done": done, "capture": capture}
+    steps = {"prune": prune, "data": data, "max_drop": max_drop, "max_float": max_float}
+    if prune or max_drop is not None:  # edgekit.optimize.pipeline
         from edgekit.optimize.pipeline import optimize_then_convert
 
         return optimize_then_convert(model, convert, **steps, options=options, hooks=hooks)
-    if options.pop("isolate", False):
+    if isolate:
         from edgekit import isolate
 
         return isolate.call(

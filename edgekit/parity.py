@@ -6,7 +6,34 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from edgekit.converters.base import Tolerance
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Parity limits for softmax-scale outputs: a max abs error, or agreement for quantized."""
+
+    max_abs: float | None = None
+    min_cosine: float | None = None
+    min_top1: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+TOLERANCES = {  # by precision name (edgekit.formats)
+    "fp32": Tolerance(max_abs=1e-4),
+    "fp16": Tolerance(max_abs=1e-2),
+    # bf16 keeps 8 mantissa bits (fp16: 10): ~0.4% relative error per op, compounding
+    "bf16": Tolerance(max_abs=5e-2, min_top1=0.95),
+    "palettize8": Tolerance(min_cosine=0.99, min_top1=0.95),
+    "palettize6": Tolerance(min_cosine=0.98, min_top1=0.9),
+    "palettize4": Tolerance(min_cosine=0.9, min_top1=0.8),
+}
+QUANTIZED = Tolerance(min_cosine=0.98, min_top1=0.95)  # the integer precisions
+
+
+def tolerance_for(precision) -> Tolerance:
+    """The parity limits of a precision (a name or a Precision)."""
+    return TOLERANCES.get(str(getattr(precision, "value", precision)).lower(), QUANTIZED)
 
 
 @dataclass

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from edgekit import converters, data
 from edgekit.contract import Contract
-from edgekit.converters.base import Precision, failed_routes, short, tolerance_for
+from edgekit.converters.base import Precision, failed_routes, short
 from edgekit.errors import ConversionError, MissingDependencyError, ModelLoadError
 from edgekit.manifest import Artifact, embedded_contract, size_of
-from edgekit.parity import compare, structural
+from edgekit.parity import compare, structural, tolerance_for
 from edgekit.source import columns
 
 log = logging.getLogger(__name__)

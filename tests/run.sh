@@ -33,6 +33,8 @@ setup .venv requirements/convert.txt
 setup .venv-light requirements/light.txt
 export TF_CPP_MIN_LOG_LEVEL=3 TQDM_DISABLE=1
 .venv/bin/ruff check edgekit tests benchmarks
+.venv/bin/ruff format --check edgekit tests benchmarks docs/*.py
+.venv/bin/lint-imports --no-cache  # the floors and the no-cycle rule in .importlinter
 # The docs (mkdocs.yml, docs/): built with warnings as errors; their hooks and generators linted.
 .venv/bin/ruff check docs
 site=$(mktemp -d)  # separate commands: set -e ignores a failure inside an && list

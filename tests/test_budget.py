@@ -105,8 +105,7 @@ def test_cli_unmeetable_budget_exits_1_with_best_artifact(outlier, tmp_path, exa
 
 @pytest.mark.light
 def test_parity_reports_per_class_precision_recall_f1():
-    from edgekit.converters.base import Tolerance
-    from edgekit.parity import compare
+    from edgekit.parity import Tolerance, compare
 
     y = np.array([0, 0, 1, 1, 2, 2])
     pred = np.array([0, 1, 1, 1, 2, 0])

@@ -55,7 +55,7 @@ def test_api_reference_covers_all_public_names():
     text = gen_reference.api_reference()
     for name in edgekit.__all__:
         assert f'heading: "edgekit.{name}"' in text, name
-    assert "::: edgekit.device.profiles.get" in text  # the function, not the subpackage
+    assert "::: edgekit.device.profiles.get" in text  # edgekit.profile, the function
 
 
 def test_setup_commands_are_the_readmes_first_block():
@@ -69,10 +69,10 @@ def test_a_bad_marker_stops_the_build():
     from mkdocs.exceptions import PluginError
 
     page = SimpleNamespace(file=SimpleNamespace(src_uri="x.md"))
-    ok = hooks.on_page_markdown("a\n<!-- edgekit:recipes -->\nnote\n<!-- /edgekit:recipes -->\n",
-                                page, None, None)
+    ok = hooks.on_page_markdown(
+        "a\n<!-- edgekit:recipes -->\nnote\n<!-- /edgekit:recipes -->\n", page, None, None
+    )
     assert "| `all` |" in ok and "note" not in ok
     for bad in ("<!-- edgekit:nope -->\n<!-- /edgekit:nope -->\n", "<!-- edgekit:recipes -->\n"):
         with pytest.raises(PluginError):
             hooks.on_page_markdown(bad, page, None, None)
-

@@ -15,7 +15,7 @@ DATA = Path(__file__).parent / "data" / "example"
 
 def test_costs_agree_across_formats(example_out):
     """One model, every format: the same MACs (within the few ops each converter adds)."""
-    from edgekit.estimate import model_costs
+    from edgekit.costmodel import model_costs
     from edgekit.example import MODEL
 
     ref = model_costs(MODEL)
@@ -33,7 +33,7 @@ def test_keras_costs_match_published_figures():
     """MobileNetV2 (Sandler et al.: 300 M MACs, 3.4 M params) built with random weights."""
     import keras
 
-    from edgekit.estimate import model_costs
+    from edgekit.costmodel import model_costs
 
     m = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
     cost = model_costs(m, precision="int8")
@@ -44,7 +44,7 @@ def test_keras_costs_match_published_figures():
 
 @pytest.mark.light
 def test_leave_one_model_out_meets_the_overall_goal():
-    from edgekit.estimate import fit as F
+    from edgekit.costmodel import fit as F
 
     obs = list(F.published_observations())
     errs = F.lomo_errors(obs)
@@ -61,8 +61,8 @@ def test_leave_one_model_out_meets_the_overall_goal():
 
 @pytest.mark.light
 def test_published_rows_keep_their_sources():
+    from edgekit.costmodel.published import excluded, model_table, rows
     from edgekit.device.profiles import names
-    from edgekit.estimate.published import excluded, model_table, rows
 
     got, table = rows(), model_table()
     assert len(got) > 150 and all(r.raw["source"] for r in got)
@@ -148,7 +148,7 @@ def test_estimate_on_an_onnx_artifact_answers_for_the_pixel_targets():
 
 
 def _cost(ops, fmt="tflite", precision="int8"):
-    from edgekit.estimate import ModelCost, OpCost, OpKind
+    from edgekit.costmodel import ModelCost, OpCost, OpKind
 
     rows = [OpCost(f"op{i}", OpKind(k), m, w, a, op) for i, (op, k, m, w, a) in enumerate(ops)]
     return ModelCost("synthetic", fmt, precision, rows, io_bytes=150_528)
@@ -157,7 +157,7 @@ def _cost(ops, fmt="tflite", precision="int8"):
 @pytest.mark.light
 def test_ops_a_gpu_or_edge_tpu_path_cannot_take_run_on_the_cpu():
     """Partitioning read from the op types against the paths' published op lists."""
-    from edgekit.estimate import estimate
+    from edgekit.costmodel import estimate
 
     conv = ("CONV_2D", "conv", 50_000_000, 100_000, 400_000)
     ops = [conv, conv, ("ARG_MAX", "other", 1000, 0, 4000), conv]  # ARG_MAX: no GPU kernel
@@ -177,7 +177,7 @@ def test_ops_a_gpu_or_edge_tpu_path_cannot_take_run_on_the_cpu():
 def test_weights_beyond_the_edge_tpu_sram_stream_over_the_link():
     """About 8 MB of parameters stay on the chip; the rest crosses USB on every inference,
     a physical time the fit does not scale."""
-    from edgekit.estimate import estimate
+    from edgekit.costmodel import estimate
 
     def model(total_mb: float):  # four convolutions sharing the weights
         w = int(total_mb * 2**20 / 4)
@@ -193,7 +193,7 @@ def test_weights_beyond_the_edge_tpu_sram_stream_over_the_link():
 
 @pytest.mark.light
 def test_nnapi_is_never_the_default_and_is_flagged_when_asked_for():
-    from edgekit.estimate import estimate
+    from edgekit.costmodel import estimate
 
     int8 = _cost([("CONV_2D", "conv", 50_000_000, 100_000, 400_000)] * 3)
     for e in estimate(int8, ["pixel", "pixel3", "pixel4"]):
@@ -206,7 +206,7 @@ def test_nnapi_is_never_the_default_and_is_flagged_when_asked_for():
 
 @pytest.mark.light
 def test_interval_widens_with_what_the_fit_has_not_seen():
-    from edgekit.estimate import estimate
+    from edgekit.costmodel import estimate
 
     keras_like = _cost([("Conv2D", "conv", 300_000_000, 1_000_000, 2_000_000)] * 4, fmt="keras")
     seen, unseen = estimate(keras_like, ["rpi4", "pixel8"], runtime="ncnn", precision="fp32")

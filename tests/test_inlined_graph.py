@@ -33,11 +33,11 @@ def test_frozen_graph_keeps_the_xla_call():
     import keras
     import tensorflow as tf
 
-    from edgekit.source import _freeze
+    from edgekit.source import freeze_graph
 
     conv = keras.layers.Conv2D(4, 3, groups=4)
     fn = tf.function(conv, input_signature=[tf.TensorSpec((1, 8, 8, 4))])
-    ops = {n.op for n in _freeze(fn.get_concrete_function()).graph.as_graph_def().node}
+    ops = {n.op for n in freeze_graph(fn.get_concrete_function()).graph.as_graph_def().node}
     assert "StatefulPartitionedCall" in ops
 
 

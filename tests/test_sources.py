@@ -112,9 +112,9 @@ def test_cli_table_and_strict(tiny_keras, tmp_path):
 
 
 def test_strict_fails_on_parity_miss(tiny_keras, tmp_path, monkeypatch):
-    from edgekit.converters import base
+    from edgekit import parity
     from edgekit.errors import OutputMismatchError
 
-    monkeypatch.setitem(base.TOLERANCES, base.Precision.FP16, base.Tolerance(max_abs=1e-12))
+    monkeypatch.setitem(parity.TOLERANCES, "fp16", parity.Tolerance(max_abs=1e-12))
     with pytest.raises(OutputMismatchError, match="missed parity"):
         edgekit.convert(tiny_keras, to="tflite:fp16", out=tmp_path / "out", strict=True)

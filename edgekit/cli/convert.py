@@ -99,10 +99,6 @@ def command(
     every artifact against it."""
     from edgekit.conversion import convert as do_convert
 
-    if device and not recipe:
-        from edgekit.devices import get
-
-        recipe = get(device).recipe
     if prune_spec or max_drop is not None:  # optimization steps (edgekit.cli.prune)
         from edgekit.cli.prune import before_convert
 

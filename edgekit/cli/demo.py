@@ -83,8 +83,13 @@ def _options(values: tuple[str, ...]) -> dict:
     "(MediaPipe's option names), or a bundled one by name, e.g. blazeface-short.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--on", "on", metavar="ssh://user@host[:port]", help="Run it on a device "
-              "(after edgekit provision): its camera, its page served here through SSH.")
+@click.option(
+    "--on",
+    "on",
+    metavar="ssh://user@host[:port]",
+    help="Run it on a device "
+    "(after edgekit provision): its camera, its page served here through SSH.",
+)
 @reach_options
 @guarded
 def command(

@@ -37,8 +37,8 @@ def _targets(value: str | None) -> list[str]:
 def command(model, target, runtime, precision, threads, calibrate, clear_calibration, as_json,
             imports):  # fmt: skip
     """Estimate latency per hardware target (labelled estimates with an ~80% interval)."""
+    from edgekit.costmodel import calibrate as cal
     from edgekit.errors import ConfigError
-    from edgekit.estimate import calibrate as cal
 
     targets = _targets(target)
     if clear_calibration:
@@ -62,7 +62,7 @@ def command(model, target, runtime, precision, threads, calibrate, clear_calibra
             f"{model or 'no model'}, {target or 'no --target'}; e.g. "
             "edgekit estimate out/model_int8.tflite --target rpi5,pixel4"
         )
-    from edgekit.estimate.estimator import estimate
+    from edgekit.costmodel.estimator import estimate
 
     load_imports(imports)  # a Keras model's costs are read from the model, in this process
     with console(True).status("estimating"):

@@ -25,18 +25,31 @@ def _numbers(kind):
 
 @click.command("plan")
 @click.argument("model", required=False, type=click.Path(path_type=Path))
-@click.option("--target", "targets", required=True,
-              help="Ids: local (this machine, measured), or devices/ ids (estimated).")
+@click.option(
+    "--target",
+    "targets",
+    required=True,
+    help="Ids: local (this machine, measured), or devices/ ids (estimated).",
+)
 @click.option("--budget-ms", type=float, required=True, help="Latency budget per inference.")
 @click.option("--max-drop", type=float, help="Accuracy points the pick may lose on --val.")
 @click.option("--val", type=click.Path(path_type=Path), help="Labelled folder DIR/<class>/*.")
 @click.option("--labels", type=click.Path(path_type=Path), help="Text file, one label a line.")
-@click.option("--calib", type=click.Path(path_type=Path), help="Calibration images (and the "
-              "fine-tuning data of pruned candidates).")
-@click.option("--on", "on", multiple=True, metavar="[ID=]URL",
-              help="Measure a target on the device: ssh://user@host[:port], adb[:SERIAL].")
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("edgekit-out"),
-              show_default=True)
+@click.option(
+    "--calib",
+    type=click.Path(path_type=Path),
+    help="Calibration images (and the fine-tuning data of pruned candidates).",
+)
+@click.option(
+    "--on",
+    "on",
+    multiple=True,
+    metavar="[ID=]URL",
+    help="Measure a target on the device: ssh://user@host[:port], adb[:SERIAL].",
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path), default=Path("edgekit-out"), show_default=True
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--trials", type=click.IntRange(min=1), help="Most candidates converted per target.")
 @click.option("--workers", type=click.IntRange(min=1), help="Conversion processes [2 or cores].")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgekit import formats
-from edgekit.converters.base import Converter, Precision, Tolerance, tolerance_for
+from edgekit.converters.base import Converter, Precision
 from edgekit.errors import ConfigError
 
 
@@ -30,4 +30,4 @@ def check_pair(fmt: str, precision: str) -> None:
             )
 
 
-__all__ = ["Converter", "Precision", "Tolerance", "tolerance_for", "get", "check_pair"]
+__all__ = ["Converter", "Precision", "get", "check_pair"]

@@ -90,7 +90,7 @@ def unrolled_function(source):
         raise ConversionError("no recurrent layer to unroll")
     import tensorflow as tf
 
-    from edgekit.source import _freeze
+    from edgekit.source import freeze_graph
 
     clone = type(model).from_config(config)
     clone.set_weights(model.get_weights())
@@ -100,7 +100,7 @@ def unrolled_function(source):
         return tuple(out) if isinstance(out, (list, tuple)) else (out,)
 
     traced = tf.function(call, input_signature=source.tf_specs())
-    cache["unrolled"] = _freeze(traced.get_concrete_function())
+    cache["unrolled"] = freeze_graph(traced.get_concrete_function())
     return cache["unrolled"]
 
 

@@ -29,34 +29,6 @@ class Precision(str, Enum):
     PALETTIZE8 = "palettize8"
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    """Parity limits for softmax-scale outputs: a max abs error, or agreement for quantized."""
-
-    max_abs: float | None = None
-    min_cosine: float | None = None
-    min_top1: float | None = None
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-TOLERANCES = {
-    Precision.FP32: Tolerance(max_abs=1e-4),
-    Precision.FP16: Tolerance(max_abs=1e-2),
-    # bf16 keeps 8 mantissa bits (fp16: 10): ~0.4% relative error per op, compounding
-    Precision.BF16: Tolerance(max_abs=5e-2, min_top1=0.95),
-    Precision.PALETTIZE8: Tolerance(min_cosine=0.99, min_top1=0.95),
-    Precision.PALETTIZE6: Tolerance(min_cosine=0.98, min_top1=0.9),
-    Precision.PALETTIZE4: Tolerance(min_cosine=0.9, min_top1=0.8),
-}
-QUANTIZED = Tolerance(min_cosine=0.98, min_top1=0.95)
-
-
-def tolerance_for(precision: str) -> Tolerance:
-    return TOLERANCES.get(Precision(precision), QUANTIZED)
-
-
 @dataclass
 class Result:
     """What a converter reports besides the file it wrote."""

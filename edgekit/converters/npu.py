@@ -47,15 +47,30 @@ class Vendor:
 VENDORS: dict[str, Vendor] = {
     v.name: v
     for v in (
-        Vendor("qualcomm", "ai_edge_litert.aot.vendors.qualcomm.target",
-               "ai_edge_litert_sdk_qualcomm", "ai-edge-litert-sdk-qualcomm", "npu-qualcomm",
-               "softwarecenter.qualcomm.com (QAIRT)"),
-        Vendor("mediatek", "ai_edge_litert.aot.vendors.mediatek.target",
-               "ai_edge_litert_sdk_mediatek", "ai-edge-litert-sdk-mediatek", "npu-mediatek",
-               "MediaTek's NeuroPilot download (s3.ap-southeast-1.amazonaws.com)"),
-        Vendor("google_tensor", "ai_edge_litert.aot.vendors.google_tensor.target",
-               "ai_edge_litert_sdk_google_tensor", "ai-edge-litert-sdk-google-tensor",
-               "npu-google-tensor", "Google's edgedl storage (redirector.gvt1.com)"),
+        Vendor(
+            "qualcomm",
+            "ai_edge_litert.aot.vendors.qualcomm.target",
+            "ai_edge_litert_sdk_qualcomm",
+            "ai-edge-litert-sdk-qualcomm",
+            "npu-qualcomm",
+            "softwarecenter.qualcomm.com (QAIRT)",
+        ),
+        Vendor(
+            "mediatek",
+            "ai_edge_litert.aot.vendors.mediatek.target",
+            "ai_edge_litert_sdk_mediatek",
+            "ai-edge-litert-sdk-mediatek",
+            "npu-mediatek",
+            "MediaTek's NeuroPilot download (s3.ap-southeast-1.amazonaws.com)",
+        ),
+        Vendor(
+            "google_tensor",
+            "ai_edge_litert.aot.vendors.google_tensor.target",
+            "ai_edge_litert_sdk_google_tensor",
+            "ai-edge-litert-sdk-google-tensor",
+            "npu-google-tensor",
+            "Google's edgedl storage (redirector.gvt1.com)",
+        ),
     )  # fmt: skip
 }
 
@@ -288,4 +303,3 @@ def _version(dist: str) -> str:
     from edgekit._deps import version
 
     return version(dist) or "?"
-

@@ -147,5 +147,3 @@ def _dataset(calib):
             yield [x[None].astype(np.float32)]
 
     return gen
-
-

@@ -276,14 +276,21 @@ def _manifest(out: Path, model: Path, src, contract, calib: dict, results: list)
 
     arts = [
         Artifact(
-            file=Path(r.path).name, format=r.format, precision="int8",
-            size_bytes=size_of(Path(r.path)), inputs=[t.to_dict() for t in contract.inputs],
-            outputs=[t.to_dict() for t in contract.outputs], tools={}, convert_seconds=0.0,
+            file=Path(r.path).name,
+            format=r.format,
+            precision="int8",
+            size_bytes=size_of(Path(r.path)),
+            inputs=[t.to_dict() for t in contract.inputs],
+            outputs=[t.to_dict() for t in contract.outputs],
+            tools={},
+            convert_seconds=0.0,
             route=f"max-drop: {r.method}",
-            notes=[f"--max-drop {r.max_drop}: accuracy {100 * r.accuracy:.2f}% vs float "
-                   f"{100 * r.reference_accuracy:.2f}% (plain int8 {100 * r.plain_accuracy:.2f}%)"
-                   f", {len(r.float_layers)} ops in float, {'met' if r.met else 'NOT met'}; "
-                   f"{r.evaluations} evaluations on {r.samples} images (budget.json)"],
+            notes=[
+                f"--max-drop {r.max_drop}: accuracy {100 * r.accuracy:.2f}% vs float "
+                f"{100 * r.reference_accuracy:.2f}% (plain int8 {100 * r.plain_accuracy:.2f}%)"
+                f", {len(r.float_layers)} ops in float, {'met' if r.met else 'NOT met'}; "
+                f"{r.evaluations} evaluations on {r.samples} images (budget.json)"
+            ],
         )  # fmt: skip
         for r in results
     ]

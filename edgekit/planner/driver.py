@@ -147,8 +147,11 @@ class Evaluator:
     def search(self, target: Target, sp, budget_ms, max_drop, trials, seed,
                exhaustive: bool = False) -> report.TargetPlan:  # fmt: skip
         first = next(iter(sp.precisions))
-        ref = Candidate(first, "fp32" if "fp32" in sp.precisions[first] else
-                        sp.precisions[first][0], threads=max(sp.threads, key=lambda t: t or 0))
+        ref = Candidate(
+            first,
+            "fp32" if "fp32" in sp.precisions[first] else sp.precisions[first][0],
+            threads=max(sp.threads, key=lambda t: t or 0),
+        )
         self._reference(ref)
         self.say(f"{target.id}: {len(sp.candidates())} candidates ({target.basis})")
         if exhaustive:
@@ -186,7 +189,7 @@ class Evaluator:
         return measured / est if measured and est else 1.0
 
     def _screen(self, target: Target, c: Candidate, scale: float) -> Latency:
-        from edgekit.estimate import model_costs
+        from edgekit.costmodel import model_costs
         from edgekit.planner.latency import arithmetic
 
         key = (c.prune, c.input_size, arithmetic(c.precision))
@@ -222,8 +225,16 @@ class Evaluator:
                      + (f", accuracy {100 * acc:.2f}%" if acc is not None else ""))  # fmt: skip
         lat = self.latencies[key]
         drop = 100 * (ref - acc) if acc is not None and ref is not None else None
-        return Point(c, lat, acc, drop, r.get("accuracy_basis"), r["artifact"], error=lat.error,
-                     variant=r.get("variant"))
+        return Point(
+            c,
+            lat,
+            acc,
+            drop,
+            r.get("accuracy_basis"),
+            r["artifact"],
+            error=lat.error,
+            variant=r.get("variant"),
+        )
 
 
 def _check(model, targets, budget_ms, max_drop, val, labels, calib, on, out, ray, only) -> dict:

@@ -61,7 +61,7 @@ def _remote(url: str, artifact: str, threads, runs: int) -> Latency:
 
 
 def _estimated(artifact: str, target: Target, threads) -> Latency:
-    from edgekit.estimate.estimator import estimate
+    from edgekit.costmodel.estimator import estimate
 
     e = estimate(artifact, [target.profile.id], threads=threads)[0]
     if e.error:
@@ -82,8 +82,8 @@ def screen(target: Target, cand: Candidate, cost) -> Latency:
     """The estimate of a candidate from its Keras variant's costs (`model_costs`), on the
     target's profile (`local`: this architecture's generic profile), with the runtime the
     format and precision imply there."""
-    from edgekit.estimate.choice import default_runtime
-    from edgekit.estimate.estimator import estimate
+    from edgekit.costmodel.choice import default_runtime
+    from edgekit.costmodel.estimator import estimate
 
     arith = arithmetic(cand.precision)
     try:

@@ -67,6 +67,7 @@ def decide(tp: TargetPlan) -> TargetPlan:
 def front(points: list[Point]) -> list[Point]:
     """The candidates no other is both faster than and at least as accurate as, fastest
     first (accuracy unknown counts as lowest)."""
+
     def acc(p):
         return p.accuracy if p.accuracy is not None else -math.inf
 

@@ -26,8 +26,8 @@ def cross_target(folder: Path, targets: list[str], results, *, out: Path | None 
                  budget_ms: float | None = None) -> CrossReport:  # fmt: skip
     """Estimate each artifact of `folder` on each target, beside the measured `results`;
     with `out`, draw latency-per-target and accuracy-against-latency charts there."""
+    from edgekit.costmodel.estimator import estimate
     from edgekit.device.profiles import get as profile
-    from edgekit.estimate.estimator import estimate
 
     for t in targets:
         profile(t)  # an unknown target id is the user's error, not an artifact's row

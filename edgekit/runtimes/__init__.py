@@ -14,6 +14,7 @@ from edgekit.runtimes.base import Session
 
 log = logging.getLogger(__name__)
 
+
 def load(
     path: str | Path, *, threads: int | None = None, device: str | None = None, **options: object
 ) -> Session:

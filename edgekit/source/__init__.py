@@ -212,7 +212,7 @@ def _trace(fn, names: list[str], specs: list, tf):
         return [out[n] for n in names] if isinstance(out, dict) else _as_list(out)
 
     traced = tf.function(lambda *xs: tuple(call(*xs)), input_signature=specs)
-    return _freeze(traced.get_concrete_function())
+    return freeze_graph(traced.get_concrete_function())
 
 
 def _output_shapes(frozen, run, in_shapes: list[list[int]]) -> list[list[int]]:
@@ -281,7 +281,8 @@ def _input_shape(sig, override, path) -> list[int]:
     return [int(d) for d in shape]
 
 
-def _freeze(concrete):
+def freeze_graph(concrete):
+    """A concrete function with its variables folded into constants (a frozen graph)."""
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )

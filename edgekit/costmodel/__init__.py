@@ -4,8 +4,8 @@ published measurements (and on your own, with `edgekit estimate --calibrate`).""
 
 from __future__ import annotations
 
-from edgekit.estimate.costs import model_costs
-from edgekit.estimate.estimator import Estimate, estimate
-from edgekit.estimate.ops import ModelCost, OpCost, OpKind
+from edgekit.costmodel.costs import model_costs
+from edgekit.costmodel.estimator import Estimate, estimate
+from edgekit.costmodel.ops import ModelCost, OpCost, OpKind
 
 __all__ = ["Estimate", "ModelCost", "OpCost", "OpKind", "estimate", "model_costs"]

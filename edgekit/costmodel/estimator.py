@@ -12,14 +12,14 @@ from pathlib import Path
 
 from edgekit import formats
 from edgekit.cache import cache_dir
+from edgekit.costmodel import choice
+from edgekit.costmodel.calibrate import user_observations
+from edgekit.costmodel.costs import model_costs
+from edgekit.costmodel.fit import Fit, Observation, fit, published_observations, tier_intervals
+from edgekit.costmodel.ops import PRECISIONS, ModelCost
+from edgekit.costmodel.published import DATA
+from edgekit.costmodel.roofline import unit_for
 from edgekit.errors import ConfigError, EdgeKitError
-from edgekit.estimate import choice
-from edgekit.estimate.calibrate import user_observations
-from edgekit.estimate.costs import model_costs
-from edgekit.estimate.fit import Fit, Observation, fit, published_observations, tier_intervals
-from edgekit.estimate.ops import PRECISIONS, ModelCost
-from edgekit.estimate.published import DATA
-from edgekit.estimate.roofline import unit_for
 
 
 @dataclass

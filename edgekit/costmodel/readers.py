@@ -11,8 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from edgekit._deps import need
-from edgekit.errors import ModelLoadError
-from edgekit.estimate.ops import (
+from edgekit.costmodel.ops import (
     ModelCost,
     OpCost,
     OpKind,
@@ -22,6 +21,7 @@ from edgekit.estimate.ops import (
     prod,
     simple_op,
 )
+from edgekit.errors import ModelLoadError
 
 # bytes per element and the precision of the arithmetic, by each format's dtype name
 _DTYPES = {

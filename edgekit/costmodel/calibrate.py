@@ -13,11 +13,11 @@ from pathlib import Path
 
 from edgekit import formats
 from edgekit.cache import cache_dir
+from edgekit.costmodel.choice import default_runtime
+from edgekit.costmodel.costs import model_costs
+from edgekit.costmodel.fit import Observation
+from edgekit.costmodel.ops import ModelCost, OpCost, OpKind
 from edgekit.errors import ConfigError
-from edgekit.estimate.choice import default_runtime
-from edgekit.estimate.costs import model_costs
-from edgekit.estimate.fit import Observation
-from edgekit.estimate.ops import ModelCost, OpCost, OpKind
 
 FILE = "calibration.json"
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgekit.estimate.ops import ModelCost, OpKind
-from edgekit.estimate.roofline import Parts, depthwise_share, parts
+from edgekit.costmodel.ops import ModelCost, OpKind
+from edgekit.costmodel.roofline import Parts, depthwise_share, parts
 
 # ridge penalty per effect level: larger = more shrinkage. Chosen by a random search on the
 # leave-one-bench-table-out split of the published rows (median APE 35% -> 32%), never on the
@@ -291,11 +291,19 @@ def _scaled_part(o: Observation) -> float:
 @functools.lru_cache(maxsize=1)
 def published_observations() -> tuple[Observation, ...]:
     """The published rows as observations (costs at the row's precision)."""
-    from edgekit.estimate.published import model_table, rows
+    from edgekit.costmodel.published import model_table, rows
 
     table = model_table()
     return tuple(
-        Observation(r.device, r.runtime, r.precision, r.threads, table[r.model].at(r.precision),
-                    r.model, r.latency_ms, r.bench)  # fmt: skip
+        Observation(
+            r.device,
+            r.runtime,
+            r.precision,
+            r.threads,
+            table[r.model].at(r.precision),
+            r.model,
+            r.latency_ms,
+            r.bench,
+        )  # fmt: skip
         for r in rows()
     )

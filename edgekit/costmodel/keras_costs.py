@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.estimate.ops import (
+from edgekit.costmodel.ops import (
     PRECISION_BYTES,
     ModelCost,
     OpCost,
@@ -135,8 +135,14 @@ def _attention(layer, in_shapes, out, eb: int) -> OpCost:
     proj = weights * max(tokens, kv_tokens)
     scores = 2 * heads * key_dim * tokens * kv_tokens
     act = sum(prod(s) for s in in_shapes) + prod(out) + heads * tokens * kv_tokens
-    return OpCost(layer.name, OpKind.ATTENTION, int(proj + scores), weights * eb, act * eb,
-                  "MultiHeadAttention")
+    return OpCost(
+        layer.name,
+        OpKind.ATTENTION,
+        int(proj + scores),
+        weights * eb,
+        act * eb,
+        "MultiHeadAttention",
+    )
 
 
 def _load(path: Path):

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit import formats
+from edgekit.costmodel.ops import PRECISION_BYTES, ModelCost, OpKind
 from edgekit.device import checks
 from edgekit.errors import ConfigError
-from edgekit.estimate.ops import PRECISION_BYTES, ModelCost, OpKind
 
 RUNTIMES = tuple(formats.RUNTIMES)  # the one table: edgekit.formats.RUNTIMES
 CPU_RUNTIMES = {r.id for r in formats.RUNTIMES.values() if r.unit == "cpu"}

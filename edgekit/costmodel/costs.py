@@ -16,9 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit import formats
-from edgekit.errors import ConfigError, ModelLoadError
-from edgekit.estimate.keras_costs import keras_costs
-from edgekit.estimate.ops import (
+from edgekit.costmodel.keras_costs import keras_costs
+from edgekit.costmodel.ops import (
     PRECISION_BYTES,
     PRECISIONS,
     ModelCost,
@@ -29,6 +28,7 @@ from edgekit.estimate.ops import (
     matmul_op,
     simple_op,
 )
+from edgekit.errors import ConfigError, ModelLoadError
 
 
 def model_costs(model, *, precision: str | None = None) -> ModelCost:

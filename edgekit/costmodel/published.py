@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.estimate.ops import ModelCost, OpCost, OpKind
+from edgekit.costmodel.ops import ModelCost, OpCost, OpKind
 
 DATA = Path(__file__).parent / "data"
 CSV_PATH = DATA / "published_latency.csv"
@@ -222,8 +222,8 @@ def build_model_table(path: Path = MODELS_PATH) -> dict[str, dict]:
     """Rebuild `published_models.json` from the architectures (needs Keras, about a minute)."""
     import keras
 
-    from edgekit.estimate import architectures as arch
-    from edgekit.estimate.costs import model_costs
+    from edgekit.costmodel import architectures as arch
+    from edgekit.costmodel.costs import model_costs
 
     apps = keras.applications
     builders = {
@@ -237,8 +237,9 @@ def build_model_table(path: Path = MODELS_PATH) -> dict[str, dict]:
         "resnet50_v2": lambda s: apps.ResNet50V2(weights=None, input_shape=(s, s, 3)),
         "resnet152_v2": lambda s: apps.ResNet152V2(weights=None, input_shape=(s, s, 3)),
         "densenet121": lambda s: apps.DenseNet121(weights=None, input_shape=(s, s, 3)),
-        "inception_resnet_v2": lambda s: apps.InceptionResNetV2(weights=None,
-                                                                input_shape=(s, s, 3)),
+        "inception_resnet_v2": lambda s: apps.InceptionResNetV2(
+            weights=None, input_shape=(s, s, 3)
+        ),
         "vgg16": lambda s: apps.VGG16(weights=None, input_shape=(s, s, 3)),
         "vgg19": lambda s: apps.VGG19(weights=None, input_shape=(s, s, 3)),
         "nasnet_mobile": lambda s: apps.NASNetMobile(weights=None, input_shape=(s, s, 3)),
