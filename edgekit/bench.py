@@ -65,7 +65,8 @@ def benchmark(
     Args:
         path: any artifact `edgekit.load` takes.
         threads: runtime threads (None: the runtime's default).
-        runs / duration: stop after N timed runs or S seconds (default 100 runs).
+        runs: stop after N timed runs (default 100 when no duration is given).
+        duration: stop after S seconds instead.
         warmup: untimed runs first.
         sustained: also log latency, temperature and clock every second for S seconds.
 

@@ -299,10 +299,16 @@ def convert(
         precisions: e.g. "fp32,fp16,int8", applied to formats given without one.
         recipe: a name from `converters/*.toml`, e.g. "rpi5-int8".
         out: output folder (default "edgekit-out"); gets the artifacts and edgekit.json.
-        calib, calib_samples, random_calib: calibration data (see edgekit.data).
-        val: labelled folder (one subfolder per class) for accuracy; labels: file or list.
-        input_shape, preprocess, safe_mode, strict: a shape for dynamic models; a preset name
-            or Preprocess; Keras safe mode (default on); raise on a parity miss.
+        calib: calibration data: an image folder or a .npy/.npz (see edgekit.data).
+        calib_samples: how many calibration samples to use (default: the recipe's, or 100).
+        random_calib: accept random calibration data when there is none (poor accuracy).
+        val: labelled folder (one subfolder per class) for accuracy.
+        labels: the class names, a file (one per line) or a list, in the model's output order.
+        input_shape: a shape for a model whose input shape is dynamic.
+        preprocess: a preset name or a Preprocess; None reads the model's own layers.
+        safe_mode: Keras safe mode while loading (default on: no code from the file runs).
+        strict: raise OutputMismatchError when an artifact misses its parity tolerance.
+        fail_fast: stop at the first failed artifact (and publish nothing).
         device: a device profile id; tflite:npu compiles for its NPU's SoC.
         imports: the user's modules or .py files that register the model's custom classes,
             imported before loading (`edgekit.source.import_user_code`).
@@ -310,14 +316,19 @@ def convert(
             kill the caller: retried once with safe settings, NativeCrashError if it crashes
             again. The CLI always isolates; off here by default, because classes the caller
             registered in this process (a notebook) do not exist in the child: pass imports.
-        prune, data: a pruning step first ("sparsity=0.5", "structured=0.3", "m-n=2:4"),
-            fine-tuned by distillation on `data` (images are enough); the pruned model is
-            written to OUT and converted (`edgekit.optimize.pipeline`).
-        max_drop, max_float: int8 held to `max_drop` accuracy points on `val`, at most
-            `max_float` ops in float; returns a BudgetReport instead (budget.json in OUT).
+        prune: a pruning step first ("sparsity=0.5", "structured=0.3", "m-n=2:4"); the
+            pruned model is written to OUT and converted (`edgekit.optimize.pipeline`).
+        data: the images the pruned model is fine-tuned on, by distillation (no labels
+            needed).
+        max_drop: int8 held to this many accuracy points on `val`; returns a BudgetReport
+            instead (budget.json in OUT).
+        max_float: with max_drop, the most ops left in float.
         detection: anchor/decode options of an SSD without its post-processing op, as
             `edgekit.demo.tasks.anchors.SsdSpec.to_dict()` gives them; recorded in the
             contract (task "detection") for the demo and `Detector`.
+        progress: called with a line per step (the CLI's progress display).
+        done: called with each finished Artifact, or a failure dict.
+        capture: collects what other libraries print, summarised per artifact.
 
     Returns:
         ConvertReport with the manifest (artifacts, parity, sizes, times).

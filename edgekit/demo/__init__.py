@@ -48,17 +48,22 @@ def run_demo(
             pipeline, "picamera" or an image folder; None: the sample video when no artifact
             is given, else the first camera here, else the sample video.
         task: "classify", "detect" or "segment"; None: from the manifest, else the outputs.
-        preprocess, labels: for files made outside edgekit, as `edgekit.load` takes them.
-        threads, runtime_options: passed to `edgekit.load`.
+        preprocess: for files made outside edgekit, as `edgekit.load` takes it.
+        labels: class names for files made outside edgekit, as `edgekit.load` takes them.
+        threads: runtime threads, passed to `edgekit.load`.
+        runtime_options: runtime options, passed to `edgekit.load`.
         realtime: pace a video file at its frame rate, dropping frames that come late.
         loop: start a file or image folder over when it ends (stop with a limit or Ctrl-C).
         reconnect: reopen a camera or stream that stops delivering frames.
-        max_frames, duration: stop after N output frames or S seconds.
-        record, jsonl: write the annotated video / one JSON line per frame.
+        max_frames: stop after N output frames.
+        duration: stop after S seconds.
+        record: write the annotated video to this file.
+        jsonl: write one JSON line per frame to this file.
         serve: "HOST:PORT" (or ":PORT", bound to 127.0.0.1) for the browser view.
         window: show an OpenCV window; None: when a display and GUI support exist.
-        top_k, smooth, threshold: task options (classification top-k and score smoothing,
-            detection or mask threshold).
+        top_k: classification: how many classes to show.
+        smooth: classification: score smoothing over frames.
+        threshold: detection or mask threshold.
         anchors: for SSD detectors without their post-processing op: a TOML file of
             MediaPipe's anchor and decode options, or a bundled name ("blazeface-short");
             implies task="detect". None: the contract's, if it records them.

@@ -79,16 +79,20 @@ def plan(
             or measured over `on`), a list or "local,rpi5".
         budget_ms: the latency budget (an estimate counts by its upper bound).
         max_drop: accuracy points the pick may lose against the model on `val`.
-        val, labels, calib: labelled validation folder, label names, calibration data;
-            pruned models are fine-tuned on the calibration images (distillation).
+        val: the labelled validation folder (one subfolder per class).
+        labels: the class names in the model's output order (a file or a list).
+        calib: calibration data; pruned models are also fine-tuned on these images
+            (distillation).
         on: `URL` or `ID=URL` (ssh://user@host[:port], adb[:SERIAL]) per reachable target.
         out: folder for OUT/<target>/ (artifact, recipe.toml, front.png) and plan.json;
             None writes nothing.
         workers: conversion processes (default `workers.default_workers()`); ray: a Ray
             cluster address instead (`ray start --head`), or "auto".
         trials: most candidates converted and measured per target.
-        prunes, sizes, threads, only: override the search dimensions (`only`: "fmt" or
-            "fmt:precision" entries to keep).
+        prunes: structured pruning levels to search (fractions of channels).
+        sizes: input resolutions to search (fully convolutional models).
+        threads: thread counts to search.
+        only: "fmt" or "fmt:precision" entries to keep of the search space.
         exhaustive: convert and measure every candidate instead of searching (to check the
             search against; many times slower).
 
