@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edgekit import converters, devices, recipes
+from edgekit import converters, recipes
 from edgekit.device import profiles
 from edgekit.errors import ConfigError
 
@@ -79,7 +79,7 @@ def test_unknown_names_list_the_choices():
     with pytest.raises(ConfigError, match="rpi5-int8"):
         recipes.get("nope")
     with pytest.raises(ConfigError, match="jetson-orin-nano"):
-        devices.get("nope")
+        profiles.get("nope")
 
 
 @pytest.mark.light
