@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+CONTRACT = README.parent / ".importlinter"
 
 
 def formats_table() -> str:
@@ -158,7 +159,26 @@ def _kind(obj) -> str:
     return "Functions"
 
 
+def floors_table() -> str:
+    """The layers of the import-linter contract (`.importlinter`, checked in CI), top first."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(CONTRACT)
+    section = next(s for s in config.sections() if config[s].get("type") == "layers")
+    layers = [ln.strip() for ln in config[section]["layers"].splitlines() if ln.strip()]
+    rows = ["| floor | modules |", "|---|---|"]
+    for n, layer in zip(range(len(layers), 0, -1), layers):
+        names = [m.strip().removeprefix("edgekit.") for m in re.split(r"[|:]", layer)]
+        rows.append(f"| {n} | {', '.join(f'`{m}`' for m in names)} |")
+    ignored = [ln.strip() for ln in config[section].get("ignore_imports", "").splitlines()]
+    rows += ["", "Imports the contract allows across floors, each with its reason in the file:", ""]
+    rows += [f"- `{ln}`" for ln in ignored if ln and not ln.startswith("#")]
+    return "\n".join(rows) + "\n"
+
+
 GENERATORS = {
+    "floors": floors_table,
     "formats": formats_table,
     "runtimes": runtimes_table,
     "recipes": recipes_table,

@@ -76,3 +76,18 @@ def test_a_bad_marker_stops_the_build():
     for bad in ("<!-- edgekit:nope -->\n<!-- /edgekit:nope -->\n", "<!-- edgekit:recipes -->\n"):
         with pytest.raises(PluginError):
             hooks.on_page_markdown(bad, page, None, None)
+
+
+def test_every_module_of_edgekit_has_a_floor():
+    """A new top-level module or package must be placed in `.importlinter` (and so in the
+    layout page, generated from it)."""
+    from pathlib import Path
+
+    import edgekit
+
+    root = Path(edgekit.__file__).parent
+    names = {p.stem for p in root.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    names |= {p.parent.name for p in root.glob("*/__init__.py")}
+    table = gen_reference.floors_table()
+    missing = sorted(n for n in names if f"`{n}`" not in table)
+    assert missing == []

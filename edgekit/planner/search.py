@@ -105,8 +105,8 @@ def run(
                 idle += 1
                 continue
             idle = 0
-            if cand in kept:
-                fresh.append(cand)
+            if cand in kept or cand == reference:  # the reference is measured anyway: what
+                fresh.append(cand)  # a miss is told against, and often the closest one
             else:
                 done[cand] = Point(cand, estimates[cand], stage="screened",
                                    error=estimates[cand].error)  # fmt: skip
