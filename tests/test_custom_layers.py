@@ -107,6 +107,26 @@ def test_cli_bad_import_is_one_line(custom_model):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_prune_import_registered_layer_default_output(custom_model):
+    """`edgekit prune` loads in its child process: --import reaches it there; without it the
+    one line names the class; the default output (pruned.keras) keeps the user's layer."""
+    folder = custom_model.parent
+    x = np.random.default_rng(0).uniform(0, 1, (24, 16, 16, 3)).astype(np.float32)
+    np.savez(folder / "train.npz", x=x)
+    args = ["prune", "m.keras", "--sparsity", "0.5", "--min-weights", "1", "--data", "train.npz",
+            "--epochs", "1", "--json"]  # fmt: skip
+    missing = run_cli(*args, cwd=folder)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    (line,) = [ln for ln in missing.stderr.splitlines() if ln.startswith("error:")]
+    assert "my>Scale" in line and "--import" in line
+    assert not (folder / "pruned.keras").exists()
+    res = run_cli(*args, "--import", "my_layers.py", cwd=folder)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["layers"]["conv2d"] == pytest.approx(0.5, abs=0.05)
+    config = json.loads(zipfile.ZipFile(folder / "pruned.keras").read("config.json"))
+    assert "my>Scale" in json.dumps(config)  # the user's layer is still there, registered
+
+
 def test_tfkeras2_h5_with_registered_layer(tmp_path, unregistered):
     """A Keras 2 .h5 (made by TensorFlow 2.15) whose config names `my>Scale`."""
     h5 = DATA / "tfkeras2_scale.h5"

@@ -144,3 +144,37 @@ def test_cli_convert_crash_twice_is_one_line_exit_1_nothing_left(tiny_keras, tmp
     assert len(errors) == 1 and "Traceback" not in res.stderr
     assert f"crashed (SIGSEGV) while loading {tiny_keras}, also on the retry" in errors[0]
     assert not out.exists()
+
+
+def _prune_args(model: Path, folder: Path) -> list:
+    """`edgekit prune` with one epoch of fine-tuning on 24 random images, into p.keras."""
+    import numpy as np
+
+    x = np.random.default_rng(0).uniform(0, 255, (24, 32, 32, 3)).astype(np.float32)
+    np.savez(folder / "train.npz", x=x)
+    return ["prune", model, "--sparsity", "0.5", "--min-weights", "1", "--data", "train.npz",
+            "--epochs", "1", "-o", "p.keras"]  # fmt: skip
+
+
+def test_cli_prune_crash_once_retries_and_writes(tiny_keras, tmp_path, monkeypatch):
+    monkeypatch.setenv(isolate.CRASH_ENV, "fine-tuning:once")
+    res = run_cli(*_prune_args(tiny_keras, tmp_path), "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    crashed = [ln for ln in res.stderr.splitlines() if "native code crashed" in ln]
+    assert crashed == [
+        "warning: native code crashed (SIGSEGV) while fine-tuning 2 pruned layers for 1 epochs "
+        "(distillation from the original, BatchNorm frozen); retrying once with oneDNN off, "
+        "XNNPACK off and one thread"
+    ]
+    assert json.loads(res.stdout)["sparsity"] > 0.4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.keras", "train.npz"]
+
+
+def test_cli_prune_crash_twice_is_one_line_exit_1_nothing_left(tiny_keras, tmp_path, monkeypatch):
+    monkeypatch.setenv(isolate.CRASH_ENV, "fine-tuning")
+    res = run_cli(*_prune_args(tiny_keras, tmp_path), cwd=tmp_path)
+    assert res.returncode == 1
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "crashed (SIGSEGV) while fine-tuning" in errors[0] and "also on the retry" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]  # no model, no temp file

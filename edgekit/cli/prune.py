@@ -3,13 +3,15 @@ distillation from the original; the work is `edgekit.optimize.pipeline.prune_to_
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from pathlib import Path
 
 import click
 
 from edgekit._quiet import Capture
-from edgekit.cli._common import console, guarded
+from edgekit.cli._common import console, escape, guarded, import_option
 
 
 @click.command("prune")
@@ -47,10 +49,10 @@ from edgekit.cli._common import console, guarded
 )
 @click.option(
     "--criterion",
-    type=click.Choice(["l2", "l1", "sensitivity"]),
+    type=click.Choice(["l2", "l1", "sensitivity", "latency"]),
     default="l2",
     show_default=True,
-    help="Channel ranking for --structured.",
+    help="Channel ranking for --structured (latency: shares by estimated latency saved).",
 )
 @click.option("--learning-rate", type=float, help="Fine-tuning learning rate.")
 @click.option(
@@ -68,13 +70,15 @@ from edgekit.cli._common import console, guarded
     "-o", "--out", type=click.Path(path_type=Path), default=Path("pruned.keras"), show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@import_option
 @guarded
 def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedule, scope, exclude,
-            min_weights, criterion, learning_rate, preprocess, max_drop, out, as_json):  # fmt: skip
+            min_weights, criterion, learning_rate, preprocess, max_drop, out, as_json,
+            imports):  # fmt: skip
     """Prune MODEL and fine-tune it on --data (images are enough: it learns from the original
     model's outputs); writes a plain Keras model to -o."""
     from edgekit.errors import BudgetNotMetError
-    from edgekit.optimize.pipeline import prune_to_file
+    from edgekit.optimize.pipeline import prune_to_file_isolated
 
     method = _method_options(structured, schedule, scope, exclude, min_weights, criterion,
                              learning_rate)  # fmt: skip
@@ -88,13 +92,34 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
 
         say = Console(file=cap.terminal, highlight=False).print
         missed = None
-        try:
-            result = prune_to_file(model, out, data, progress=say, **options)
+        try:  # in a child process: a native crash in TensorFlow is retried, not fatal
+            with _warnings_to(say):
+                result = prune_to_file_isolated(model, out, data, imports=imports, progress=say,
+                                                **options)  # fmt: skip
         except BudgetNotMetError as e:  # the closest model is written: show its figures
             missed, result = e, e.result
     _show(result, out, structured is not None, as_json)
     if missed is not None:
         raise missed
+
+
+@contextlib.contextmanager
+def _warnings_to(say):
+    """edgekit's own warnings (the crash retry's) on the terminal, not in the capture."""
+
+    class ToTerminal(logging.Handler):
+        def emit(self, record):
+            say(f"[yellow]warning:[/] {escape(record.getMessage())}", soft_wrap=True)
+
+    log = logging.getLogger("edgekit")
+    handler = ToTerminal(logging.WARNING)
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
 
 
 def _method_options(structured, schedule, scope, exclude, min_weights, criterion, lr) -> dict:

@@ -5,6 +5,8 @@ data=..., max_drop=...)` calls these; the CLI only parses and prints).
 - `prune_model`: one of magnitude (`sparsity`), M:N (`m_n`) or channel (`structured`)
   pruning, fine-tuned by distillation; with `max_drop`, the sparsity search.
 - `prune_to_file`: the same, written atomically; a budget miss still writes the closest.
+- `prune_to_file_isolated`: the same in a child process (what `edgekit prune` runs), so a
+  native crash is retried once with safe settings instead of killing the caller.
 - `before_convert`: the `--prune SPEC` step of convert, into OUT/<stem>_pruned.keras.
 - `convert_to_budget`: one int8 artifact per format held to `max_drop` (see `budget`).
 """
@@ -125,6 +127,63 @@ def prune_to_file(model, out: str | Path, data=None, **options):
         raise
     save_model(result.model, out)
     return result
+
+
+@dataclass
+class Figures:
+    """A pruning result as a child process sends it back: its figures, not the model."""
+
+    figures: dict
+
+    def to_dict(self) -> dict:
+        return dict(self.figures)
+
+
+def prune_to_file_isolated(
+    model, out: str | Path, data=None, *, imports=(), progress: Progress | None = None, **options
+) -> Figures:
+    """`prune_to_file` in a child process (`edgekit.isolate`): a native crash while loading
+    or fine-tuning (a SIGSEGV in TensorFlow's train step on some CPUs) is retried once with
+    safe settings; the crashed attempt's temporary file is removed.
+
+    Args:
+        model, out, data, options: as for `prune_to_file` (picklable: paths, numbers).
+        imports: the user's modules or .py files that register custom classes, imported in
+            the child before loading (`edgekit.source.import_user_code`).
+        progress: called with a line per step, in this process.
+
+    Returns:
+        Figures: the result's `to_dict()` (the model is in `out`).
+
+    Raises:
+        BudgetNotMetError: as `prune_to_file` (its `result` is Figures); NativeCrashError:
+            the child crashed twice; what `prune_to_file` raises otherwise.
+    """
+    from edgekit import isolate
+
+    out = Path(out)
+    if out.suffix != ".keras":  # before a child starts
+        raise ConfigError(f"-o must end in .keras; got: {out}")
+    return isolate.call(
+        _prune_in_child, str(model), str(out), None if data is None else str(data),
+        list(imports), stage=f"loading {model}",
+        callbacks={"progress": progress or (lambda message: None)},
+        leftovers=[(out.parent, ".prune-*")], **options,
+    )  # fmt: skip
+
+
+def _prune_in_child(model, out, data, imports, *, progress, **options) -> Figures:
+    """What the child of `prune_to_file_isolated` runs: only picklable figures go back."""
+    from edgekit.source import import_user_code
+
+    for spec in imports:
+        import_user_code(spec)
+    progress(f"loading {model}")
+    try:
+        result = prune_to_file(model, out, data, progress=progress, **options)
+    except BudgetNotMetError as e:  # the closest model is written; its figures go back
+        raise BudgetNotMetError(str(e), Figures(e.result.to_dict())) from None
+    return Figures(result.to_dict())
 
 
 def save_model(model, out: Path) -> None:

@@ -318,12 +318,13 @@ def load_model(model):
         return model
     from pathlib import Path
 
-    from edgekit.source import detect_kind
+    from edgekit.source import detect_kind, load_keras
 
     kind = detect_kind(Path(model))
     if kind == "savedmodel":
         raise ConfigError(f"pruning needs a .keras or .h5 model; got a SavedModel: {model}")
-    return keras.models.load_model(model, compile=False)
+    # convert's loader: safe mode, and a missing custom class named with `--import`
+    return load_keras(Path(model), kind, safe_mode=True)
 
 
 def strip(model, keras=None):
