@@ -214,3 +214,63 @@ def test_interval_widens_with_what_the_fit_has_not_seen():
     assert "no published rows for pixel8" in unseen.basis
     width = lambda e: e.high_ms / e.low_ms  # noqa: E731
     assert width(unseen) > width(seen) > 1
+
+
+@pytest.mark.light
+def test_big_cores_count_by_clock_and_vector_width():
+    """Four threads on a Pixel 4 run on its four Cortex-A76 (16 fp32 FLOP/cycle), not on a
+    clock share of a CPU whose A55 cores do 8: the threads reach more of the peak."""
+    from edgekit.costmodel.cores import flop_per_cycle, share_weights
+    from edgekit.costmodel.roofline import cpu_unit
+    from edgekit.device.profiles import all_profiles, get
+
+    p = get("pixel4")
+    unit = cpu_unit(p, "tflite", "fp32", 4)
+    by_clock = (2.84 + 3 * 2.42) / sum(c.ghz * c.cores for c in p.cpu.clusters)
+    assert unit.core_fraction == pytest.approx((2.84 + 3 * 2.42) * 16 / 218.6, rel=1e-3)
+    assert unit.core_fraction > by_clock * 1.2
+    for prof in all_profiles():  # the width table reproduces every profile's derived fp32 peak
+        pid, cpu = prof.id, prof.cpu
+        widths = [flop_per_cycle(c.core) for c in cpu.clusters]
+        if None not in widths and len(cpu.clusters) > 1:
+            total = sum(c.cores * c.ghz * w for c, w in zip(cpu.clusters, widths))
+            assert total == pytest.approx(cpu.peak_gflops["fp32"], rel=0.05), pid
+            assert max(share_weights(cpu)) > min(share_weights(cpu)), pid
+    one_cluster = cpu_unit(get("rpi5"), "tflite", "fp32", 2)
+    assert one_cluster.core_fraction == pytest.approx(0.5)
+
+
+@pytest.mark.light
+def test_int8_without_a_visible_dot_product_runs_at_twice_fp32():
+    """The Pixel 3's Kryo 385 has SDOT, but its kernel does not report it and cpuinfo does not
+    whitelist it: int8 runs at 2x fp32, slower than on the Pixel 4 whose A76 cpuinfo knows."""
+    from edgekit.costmodel.cores import cpu_peaks, dot_seen
+    from edgekit.costmodel.fit import cpu_class
+    from edgekit.costmodel.roofline import cpu_unit
+    from edgekit.device.profiles import get
+
+    p3, p4 = get("pixel3"), get("pixel4")
+    assert "asimddp" in p3.cpu.isa and not dot_seen(p3.cpu) and dot_seen(p4.cpu)
+    assert cpu_peaks(p3.cpu)["int8"] == 2 * p3.cpu.peak_gflops["fp32"]
+    assert cpu_peaks(p4.cpu)["int8"] == p4.cpu.peak_gflops["int8"]
+    assert cpu_class(p3) == "arm-fp16" and cpu_class(p4) == "arm-dotprod"
+    ratio3 = (
+        cpu_unit(p3, "tflite", "int8", 4).peak_gflops
+        / cpu_unit(p3, "tflite", "fp32", 4).peak_gflops
+    )
+    ratio4 = (
+        cpu_unit(p4, "tflite", "int8", 4).peak_gflops
+        / cpu_unit(p4, "tflite", "fp32", 4).peak_gflops
+    )
+    assert ratio3 == pytest.approx(2) and ratio4 == pytest.approx(4, rel=1e-3)
+
+
+@pytest.mark.light
+def test_rows_whose_source_says_they_are_not_the_models_compute_are_left_out():
+    from edgekit.costmodel.published import excluded, rows
+
+    why = [w for r, w in excluded()]
+    assert any("steady-state" in w for w in why)  # the Pi 5 loop that ranged 9 to 73 ms
+    assert sum("cost outside the model's ops" in w for w in why) == 3  # OpenVINO MNv3, 3 units
+    kept = [r for r in rows() if r.device == "rpi5" and r.model == "mobilenet_v1@224"]
+    assert kept and all(r.latency_ms < 30 for r in kept)

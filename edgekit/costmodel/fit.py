@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgekit.costmodel.cores import usable_isa
 from edgekit.costmodel.ops import ModelCost, OpKind
 from edgekit.costmodel.roofline import Parts, depthwise_share, parts
 
@@ -64,7 +65,7 @@ ACCELERATOR_FAMILIES = (
 
 def cpu_class(profile) -> str:
     """A CPU's instruction-set class: what decides which kernels a runtime has for it."""
-    isa = set(profile.cpu.isa)
+    isa = usable_isa(profile.cpu)
     if profile.cpu.arch == "x86_64":
         return "x86-avx512" if "avx512f" in isa else "x86-avx2" if "avx2" in isa else "x86-sse"
     if "i8mm" in isa:

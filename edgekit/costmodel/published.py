@@ -52,6 +52,12 @@ MISMATCHED = [
     ("runtime", "Core ML via Vision",
      "timed through Vision (VNCoreMLRequest), which scales and crops the image before the "
      "model runs: not the model's own latency"),
+    ("note", "noisy: min",
+     "the source's own loop ranged from its min to a max eight times higher (its note): the "
+     "mean of that loop is not a steady-state latency (throttling or a busy core)"),
+    ("note", "a fixed cost, not the model's compute",
+     "the same latency on every unit of the device whatever its peak (the row's note): a cost "
+     "outside the model's ops that the cost table does not have"),
 ]  # fmt: skip
 
 # (substring of the lower-cased runtime column, runtime id or None to exclude)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit import formats
+from edgekit.costmodel.cores import cpu_peaks, share_weights
 from edgekit.costmodel.ops import PRECISION_BYTES, ModelCost, OpKind
 from edgekit.device import checks
 from edgekit.errors import ConfigError
@@ -101,8 +102,9 @@ def unit_for(profile, runtime: str, precision: str, threads: int | None = None) 
     note = ""
     if peak is None:  # no published peak: the CPU's at the same precision stands in (an
         # accelerator is there because it beats the CPU); the fit's family effect corrects it
-        cpu_prec = _compute_precision(runtime, prec, profile.cpu.peak_gflops)
-        peak = profile.cpu.peak_gflops.get(cpu_prec, 1.0)
+        cpu_peak = cpu_peaks(profile.cpu)
+        cpu_prec = _compute_precision(runtime, prec, cpu_peak)
+        peak = cpu_peak.get(cpu_prec, 1.0)
         note = f"{acc.name} has no published peak; the CPU's {cpu_prec} peak stands in"
     # an accelerator with on-chip memory keeps parameters and activations there: its ops are
     # not bound by the host's DRAM (what does not fit crosses the link: `link_seconds`)
@@ -114,14 +116,16 @@ def unit_for(profile, runtime: str, precision: str, threads: int | None = None) 
 
 
 def cpu_unit(profile, runtime: str, precision: str, threads: int | None = None) -> Unit:
-    """The CPU with `threads` threads (default: the profile's), on its fastest cores first."""
+    """The CPU with `threads` threads (default: the profile's), on its fastest cores first (a
+    big core's share weighted by its clock and vector width: `cores.share_weights`)."""
     cores = profile.cpu.cores
     n = threads or profile.recommended.threads or cores
     n = max(1, min(int(n), cores))
-    ghz = sorted((c.ghz for c in profile.cpu.clusters for _ in range(c.cores)), reverse=True)
-    fraction = sum(ghz[:n]) / sum(ghz)
-    prec = _compute_precision(runtime, precision, profile.cpu.peak_gflops)
-    peak = profile.cpu.peak_gflops[prec] * fraction
+    weights = share_weights(profile.cpu)
+    fraction = sum(weights[:n]) / sum(weights)
+    peaks = cpu_peaks(profile.cpu)
+    prec = _compute_precision(runtime, precision, peaks)
+    peak = peaks[prec] * fraction
     return Unit("cpu", "CPU", prec, peak, float(profile.memory.bandwidth_gbs), n, fraction)
 
 
