@@ -116,3 +116,21 @@ def copy_alone(path: Path, dest: Path) -> Path:
     for f in files_of(path):
         (shutil.copytree if f.is_dir() else shutil.copy)(f, dest / f.name)
     return dest / path.name
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A real sshd on 127.0.0.1 (tests/sshd.py), shared by the provision and demo --on tests."""
+    from tests import sshd
+
+    srv = sshd.start(tmp_path_factory.mktemp("sshd-device"))
+    yield srv
+    sshd.stop(srv)
+
+
+@pytest.fixture(scope="session")
+def device(server, tmp_path_factory):
+    """The test sshd's "device": a venv that `edgekit provision` filled, once per run."""
+    from tests import sshd
+
+    return sshd.provisioned(server, tmp_path_factory.getbasetemp() / "provisioned")

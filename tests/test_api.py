@@ -34,7 +34,8 @@ PROBE = textwrap.dedent(
     changed = sorted(n for n in before if before[n] != after[n])
     modules = sorted(n for n in edgekit.__all__
                      if type(getattr(edgekit, n)).__name__ == "module")
-    undocumented = sorted(n for n in edgekit.__all__ if not (getattr(edgekit, n).__doc__ or "").strip())
+    undocumented = sorted(n for n in edgekit.__all__
+                          if not (getattr(edgekit, n).__doc__ or "").strip())
     print(json.dumps({"changed": changed, "modules": modules, "undocumented": undocumented,
                       "skipped": skipped, "dir": sorted(dir(edgekit))}))
     """

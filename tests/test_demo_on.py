@@ -14,26 +14,15 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 
 from tests import sshd
 from tests.test_bench import chromium
-from tests.test_demo_serve import Browser, free_port, page_state, wait_for
+from tests.test_demo_serve import Browser, free_port, watch_page
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = sshd.start(tmp_path_factory.mktemp("sshd-demo"))
-    yield srv
-    sshd.stop(srv)
-
-
-@pytest.fixture(scope="module")
-def device(server, tmp_path_factory):
-    return sshd.provisioned(server, tmp_path_factory.getbasetemp() / "provisioned")
+# `server` (the test sshd) and `device` (a venv `edgekit provision` filled): tests/conftest.py
 
 
 def demo_on(server, device, *args, python=None) -> list[str]:
@@ -116,16 +105,8 @@ def test_device_page_through_ssh_in_chromium_then_sigterm_stops_it(server, devic
                             stderr=subprocess.PIPE, text=True, env=env())  # fmt: skip
     browser = None
     try:
-        base = f"http://127.0.0.1:{port}/"
-        wait_for(base + "stats.json", timeout=90)
-        assert wait_for(base + "frame.jpg")[:2] == b"\xff\xd8"
         browser = Browser(chromium(), tmp_path / "profile")
-        session = browser.open(base)
-        time.sleep(2.0)
-        first = page_state(browser, session)
-        time.sleep(2.0)
-        later = page_state(browser, session)
-        shot = browser.send("Page.captureScreenshot", session, format="png")["data"]
+        first, later, shot = watch_page(browser, f"http://127.0.0.1:{port}/")
     finally:
         if browser:
             browser.close()

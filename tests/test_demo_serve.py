@@ -130,6 +130,19 @@ def page_state(browser: Browser, session: str) -> dict:
     )
 
 
+def watch_page(browser: Browser, base: str, *, timeout: float = 90) -> tuple[dict, dict, str]:
+    """Wait for the demo's server at `base`, open its page, read its state twice 2 s apart and
+    take a screenshot: (first state, later state, PNG as base64)."""
+    wait_for(base + "stats.json", timeout=timeout)
+    assert wait_for(base + "frame.jpg")[:2] == b"\xff\xd8"  # a JPEG
+    session = browser.open(base)
+    time.sleep(2.0)
+    first = page_state(browser, session)
+    time.sleep(2.0)
+    later = page_state(browser, session)
+    return first, later, browser.send("Page.captureScreenshot", session, format="png")["data"]
+
+
 @pytest.mark.skipif(
     not chromium() and not os.environ.get("CI"),
     reason="no chromium here (tests/run.sh installs it in CI)",
@@ -139,16 +152,8 @@ def test_browser_view_shows_a_live_stream_and_stats(cache, tmp_path):  # noqa: F
     proc = start_demo(cache, "--realtime", "--duration", "60", "--serve", f"127.0.0.1:{port}")
     browser = None
     try:
-        base = f"http://127.0.0.1:{port}/"
-        wait_for(base + "stats.json")
-        assert wait_for(base + "frame.jpg")[:2] == b"\xff\xd8"  # a JPEG
         browser = Browser(chromium(), tmp_path / "profile")
-        session = browser.open(base)
-        time.sleep(2.0)
-        first = page_state(browser, session)
-        time.sleep(2.0)
-        later = page_state(browser, session)
-        shot = browser.send("Page.captureScreenshot", session, format="png")["data"]
+        first, later, shot = watch_page(browser, f"http://127.0.0.1:{port}/")
     finally:
         if browser:
             browser.close()

@@ -25,16 +25,7 @@ from tests.conftest import run_cli
 DATA = Path(__file__).parent / "data" / "example"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = sshd.start(tmp_path_factory.mktemp("sshd-provision"))
-    yield srv
-    sshd.stop(srv)
-
-
-@pytest.fixture(scope="module")
-def device(server, tmp_path_factory):
-    return sshd.provisioned(server, tmp_path_factory.getbasetemp() / "provisioned")
+# `server` (the test sshd) and `device` (a venv `edgekit provision` filled): tests/conftest.py
 
 
 def provision_cli(server, device, *args):
