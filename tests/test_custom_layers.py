@@ -57,7 +57,7 @@ def custom_model(tmp_path, unregistered, monkeypatch) -> Path:
     layers = importlib.import_module("my_layers")
     keras.utils.set_random_seed(2)
     inp = keras.Input((16, 16, 3), name="image")
-    x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
     scale = layers.Scale(name="scale")
     x = scale(x)
     scale.set_weights([np.array([0.5, 2.0, 1.5, -1.0], np.float32)])
@@ -122,7 +122,7 @@ def test_prune_import_registered_layer_default_output(custom_model):
     assert not (folder / "pruned.keras").exists()
     res = run_cli(*args, "--import", "my_layers.py", cwd=folder)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert json.loads(res.stdout)["layers"]["conv2d"] == pytest.approx(0.5, abs=0.05)
+    assert json.loads(res.stdout)["layers"]["conv"] == pytest.approx(0.5, abs=0.05)
     config = json.loads(zipfile.ZipFile(folder / "pruned.keras").read("config.json"))
     assert "my>Scale" in json.dumps(config)  # the user's layer is still there, registered
 
