@@ -212,28 +212,39 @@ def _budget(rows: list[dict]) -> list[str]:
 
 
 def compression_latency(data: dict) -> list[str]:
+    """Baseline, uniform, kernel-grid and latency-aware channel pruning: p50 and ratios."""
     rows = [
         [
             r["size"],
             r["artifact"],
             r["threads"],
-            num(r["baseline_p50_ms"]),
-            num(r["pruned_p50_ms"]),
+            r["variant"],
+            num(r["p50_ms"]),
             r["latency_ratio"],
             r["flops_ratio"],
+            pct(r["accuracy"], 1),
         ]
         for r in data["rows"]
     ]
-    header = [
-        "input",
-        "artifact",
-        "threads",
-        "baseline p50 ms",
-        "pruned p50 ms",
-        "latency ratio",
-        "FLOPs ratio",
+    header = ["input", "artifact", "threads", "variant", "p50 ms", "latency ratio", "FLOPs ratio"]
+    return [f"Settings: {_settings(data.get('settings', {}))}.", ""] + table(
+        header + ["accuracy"], rows
+    )
+
+
+def prune_layers(data: dict) -> list[str]:
+    """OpenVINO's own per-layer times of each variant: channels, kernel, measured and
+    estimated microseconds."""
+    known = ("baseline", "uniform", "grid", "latency")
+    variants = [k for k in known if f"{k}_us" in data["rows"][0]]
+    header = ["layer"] + [f"{v} {c}" for v in variants for c in ("channels", "us", "est. us")]
+    rows = [
+        [r["layer"]] + [r[f"{v}_{c}"] for v in variants for c in ("channels", "us", "estimated_us")]
+        for r in data["rows"]
     ]
-    return [f"Settings: {_settings(data.get('settings', {}))}.", ""] + table(header, rows)
+    totals = data.get("openvino_total_us", {})
+    total = ", ".join(f"{k} {v:.0f} us" for k, v in totals.items())
+    return [f"Whole model (sum of executed nodes): {total}.", ""] + table(header, rows)
 
 
 def estimate_accuracy(data: dict) -> list[str]:
@@ -402,6 +413,7 @@ RENDERERS = {
         conversion_coverage,
         compression,
         compression_latency,
+        prune_layers,
         estimate_accuracy,
         demo_pipeline,
         demo_soak,

@@ -54,6 +54,11 @@ from edgekit.cli._common import console, escape, guarded, import_option
     show_default=True,
     help="Channel ranking for --structured (latency: shares by estimated latency saved).",
 )
+@click.option(
+    "--target",
+    help="Device id (edgekit devices) whose kernel width and latency --structured prunes for "
+    "[this machine].",
+)
 @click.option("--learning-rate", type=float, help="Fine-tuning learning rate.")
 @click.option(
     "--preprocess",
@@ -73,7 +78,7 @@ from edgekit.cli._common import console, escape, guarded, import_option
 @import_option
 @guarded
 def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedule, scope, exclude,
-            min_weights, criterion, learning_rate, preprocess, max_drop, out, as_json,
+            min_weights, criterion, target, learning_rate, preprocess, max_drop, out, as_json,
             imports):  # fmt: skip
     """Prune MODEL and fine-tune it on --data (images are enough: it learns from the original
     model's outputs); writes a plain Keras model to -o."""
@@ -81,7 +86,7 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
     from edgekit.optimize.pipeline import prune_to_file_isolated
 
     method = _method_options(structured, schedule, scope, exclude, min_weights, criterion,
-                             learning_rate)  # fmt: skip
+                             learning_rate, target)  # fmt: skip
     options = {"sparsity": sparsity, "m_n": m_n, "structured": structured, "val": val,
                "labels": labels, "epochs": epochs, "preprocess": preprocess,
                "max_drop": max_drop, **method}  # fmt: skip
@@ -122,9 +127,14 @@ def _warnings_to(say):
         log.propagate = True
 
 
-def _method_options(structured, schedule, scope, exclude, min_weights, criterion, lr) -> dict:
+def _method_options(structured, schedule, scope, exclude, min_weights, criterion, lr,
+                    target) -> dict:  # fmt: skip
+    if target and not structured:
+        from edgekit.errors import ConfigError
+
+        raise ConfigError(f"--target applies to --structured pruning; got: --target {target}")
     if structured:
-        return {"criterion": criterion, "learning_rate": lr}
+        return {"criterion": criterion, "learning_rate": lr, "target": target}
     return {"schedule": schedule, "scope": scope, "exclude": list(exclude),
             "min_weights": min_weights, **({"learning_rate": lr} if lr else {})}  # fmt: skip
 

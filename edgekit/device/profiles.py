@@ -52,6 +52,7 @@ class CPU:
     clusters: list[Cluster]
     isa: list[str]
     peak_gflops: dict[str, float]  # all cores; precision -> GFLOPS (GOPS for int8)
+    simd_channels: int = 0  # fp32 lanes of its kernels' vectors (0: derived from isa)
 
     @property
     def cores(self) -> int:

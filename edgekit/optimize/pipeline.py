@@ -68,7 +68,7 @@ def prune_model(
         max_drop: points the result may lose; magnitude pruning then searches the sparsity
             (`prune_to_budget`), the other methods check it.
         options: PruneConfig fields (schedule, scope, exclude, min_weights, learning_rate)
-            or, for structured, criterion / learning_rate.
+            or, for structured, criterion / learning_rate / target (a device id).
 
     Returns:
         PruneResult or StructuredResult; `notes` holds the warnings.
@@ -100,7 +100,8 @@ def prune_model(
 def _structured(model, data, ratio, epochs, max_drop, common, options):
     from edgekit.optimize.structured import prune_channels
 
-    kw = {k: v for k, v in options.items() if k in ("criterion", "learning_rate") and v}
+    names = ("criterion", "learning_rate", "target")
+    kw = {k: v for k, v in options.items() if k in names and v}
     if epochs is not None:
         kw["epochs"] = epochs
     result = prune_channels(model, data, ratio=ratio, **common, **kw)

@@ -2,9 +2,12 @@
 
 Channels are chosen per group (see `_graph`): filters tied by a residual add are removed from
 every branch at once, depthwise convs and BatchNorm lose the same channels as their input,
-concatenations keep their offsets, model outputs stay whole. Ranking is by filter norm, or
-by measured sensitivity (the accuracy lost when a group alone is pruned). The result is a
-smaller plain Keras model, fine-tuned on the user's data when given.
+concatenations keep their offsets, model outputs stay whole. Kept counts are multiples of
+the target's kernel width (`latency.simd_channels`). Ranking is by filter norm; the share
+each group loses is the same for all ("l1", "l2"), set by measured sensitivity (the accuracy
+lost when a group alone is pruned), or by estimated latency saved per norm lost ("latency",
+`latency.choose_counts`). The result is a smaller plain Keras model, fine-tuned on the
+user's data when given.
 
     >>> from edgekit.optimize import prune_channels
     >>> result = prune_channels("model.keras", "train/", ratio=0.3, epochs=3)
@@ -21,11 +24,11 @@ import numpy as np
 
 from edgekit._deps import need
 from edgekit.errors import ConfigError
-from edgekit.optimize import channels, finetune
+from edgekit.optimize import channels, finetune, latency
 from edgekit.optimize.prune import PruneData, drop_of, far_warning, prepare, score, strip
 
 log = logging.getLogger(__name__)
-CRITERIA = ("l1", "l2", "sensitivity")
+CRITERIA = ("l1", "l2", "sensitivity", "latency")
 WIDTH = {"Dense": "units"}  # every other producer: "filters"
 
 
@@ -44,6 +47,7 @@ class StructuredResult:
     scored_on: str = ""
     finetune: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    estimate: dict = field(default_factory=dict)  # criterion "latency": estimated seconds
 
     @property
     def drop(self) -> float | None:
@@ -63,6 +67,7 @@ class StructuredResult:
             "sensitivity": self.sensitivity,
             "finetune": self.finetune,
             "notes": self.notes,
+            "estimate": self.estimate,
         }
 
 
@@ -72,7 +77,10 @@ def prune_channels(
     *,
     ratio: float = 0.3,
     criterion: str = "l2",
-    multiple: int = 4,
+    multiple: int | None = None,
+    target: str | None = None,
+    threads: int | None = None,
+    input_size: int | None = None,
     epochs: int = 8,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
@@ -90,8 +98,15 @@ def prune_channels(
         data: fine-tuning inputs (image folder, labelled or not; x, (x, y) or .npz);
             None: no fine-tuning.
         ratio: fraction of channels removed per group (mean over groups with "sensitivity").
-        criterion: "l1"/"l2" filter norm, or "sensitivity" (needs data or val).
-        multiple: channels kept per group are rounded up to a multiple of this (SIMD width).
+        criterion: "l1"/"l2" filter norm, "sensitivity" (needs data or val), or "latency"
+            (l2 ranking; per-group shares by estimated latency saved on `target`, same FLOPs
+            as uniform pruning at `ratio`; groups that save nothing stay whole).
+        multiple: channels kept per group are rounded to a multiple of this; default the
+            kernel width of `target` (`latency.simd_channels`: 8 on AVX2, 16 on AVX-512).
+        target: device profile id the kernel width and the latency estimate are for;
+            None: this machine.
+        threads: threads the latency estimate assumes (default the profile's).
+        input_size: input side the latency is estimated at (default the model's own).
         labels: class names in the model's output order (list or labels file) for folders.
         val: data to score on and to measure sensitivity; default the held-out part of data.
         preprocess: pixel scaling preset for image folders ("raw", "unit", "tf", "torch").
@@ -106,6 +121,8 @@ def prune_channels(
         raise ConfigError(f"unknown criterion; got: {criterion!r}; choose from {CRITERIA}")
     if data is None and val is None and criterion == "sensitivity":
         raise ConfigError("--criterion sensitivity needs --data or --val to measure accuracy")
+    _check_ints(multiple=multiple, threads=threads, input_size=input_size)
+    multiple = multiple or latency.simd_channels(target)
     say = progress or log.info
     prep = prepare(model, data, val=val, labels=labels, preprocess=preprocess)
     model = prep.original
@@ -123,7 +140,13 @@ def prune_channels(
     if criterion == "sensitivity":
         say(f"measuring the sensitivity of {len(groups)} channel groups")
         ratios, sens = _by_sensitivity(model, cg, groups, ratio, multiple, prep)
-    keep = {g: _choose(model, cg, g, ratios[g], multiple, criterion) for g in groups}
+    counts = {g: _count(cg.sizes[g], ratios[g], multiple) for g in groups}
+    estimate = {}
+    if criterion == "latency":
+        table = latency.LatencyTable(model, cg, target=target, threads=threads,
+                                     input_size=input_size, multiple=multiple)  # fmt: skip
+        counts, estimate = _by_latency(model, cg, groups, ratio, table)
+    keep = {g: _top(model, cg, g, counts[g], criterion) for g in groups}
     slim = rebuild(model, cg, keep, keras)
     record = {}
     if prep.train is not None and epochs:
@@ -140,7 +163,8 @@ def prune_channels(
         for name, g in cg.writes.items()
     }
     result = StructuredResult(slim, channels_kept, flops(model), flops(slim), sensitivity=sens,
-                              scored_on=prep.scored_on, finetune=record)  # fmt: skip
+                              scored_on=prep.scored_on, finetune=record,
+                              estimate=estimate)  # fmt: skip
     score(result, prep)
     result.notes += prep.notes + far_warning(result)
     for note in result.notes:
@@ -164,15 +188,45 @@ def _kernel(layer):
     return layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel
 
 
+def _check_ints(**values) -> None:
+    for name, v in values.items():
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ConfigError(f"{name} takes a whole number >= 1; got: {v!r}; e.g. {name}=8")
+
+
 def _count(size: int, ratio: float, multiple: int) -> int:
+    """Channels kept: size x (1 - ratio) rounded up to a multiple (groups up to one
+    multiple wide are left unrounded)."""
     n = max(1, int(round(size * (1 - ratio))))
     return min(size, -(-n // multiple) * multiple) if size > multiple else n
 
 
 def _choose(model, cg, g: int, ratio: float, multiple: int, criterion: str) -> np.ndarray:
+    return _top(model, cg, g, _count(cg.sizes[g], ratio, multiple), criterion)
+
+
+def _top(model, cg, g: int, n: int, criterion: str) -> np.ndarray:
+    """Indices of the `n` channels of group `g` with the largest filter norm, in order."""
     scores = _norms(model, cg, g, 1 if criterion == "l1" else 2)
-    n = _count(cg.sizes[g], ratio, multiple)
     return np.sort(np.argsort(-scores, kind="stable")[:n])
+
+
+def _by_latency(model, cg, groups, ratio, table):
+    """Counts by estimated latency saved per norm lost (`latency.choose_counts`), down to
+    the FLOPs of `ratio` fewer channels in every group, unrounded."""
+    uniform = {g: _count(cg.sizes[g], ratio, 1) for g in groups}
+    importance = {g: np.sort(_norms(model, cg, g, 2))[::-1] for g in groups}
+    sizes = {g: cg.sizes[g] for g in groups}
+    counts = latency.choose_counts(table, groups, sizes, importance, ratio, uniform)
+    estimate = {
+        "seconds_before": table.seconds({}),
+        "seconds_uniform": table.seconds(uniform),
+        "seconds_after": table.seconds(counts),
+        "flops_uniform": table.flops(uniform),
+        "multiple": table.multiple,
+        "untouched": [",".join(cg.producers(g)) for g in groups if counts[g] == sizes[g]],
+    }
+    return counts, estimate
 
 
 def _by_sensitivity(model, cg, groups, ratio, multiple, prep: PruneData):
