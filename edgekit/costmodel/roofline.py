@@ -101,9 +101,11 @@ def unit_for(profile, runtime: str, precision: str, threads: int | None = None) 
     peak = acc.peak_gflops.get(prec)
     note = ""
     if peak is None:  # no published peak: the CPU's at the same precision stands in (an
-        # accelerator is there because it beats the CPU); the fit's family effect corrects it
+        # accelerator is there because it beats the CPU); the fit's family effect corrects it.
+        # The precision asked for, not `prec`: with no peaks at all `prec` fell to fp32, and
+        # an int8 model on a DSP (NNAPI's quantized path) would get the CPU's fp32 peak
         cpu_peak = cpu_peaks(profile.cpu)
-        cpu_prec = _compute_precision(runtime, prec, cpu_peak)
+        prec = cpu_prec = _compute_precision(runtime, precision, cpu_peak)
         peak = cpu_peak.get(cpu_prec, 1.0)
         note = f"{acc.name} has no published peak; the CPU's {cpu_prec} peak stands in"
     # an accelerator with on-chip memory keeps parameters and activations there: its ops are
