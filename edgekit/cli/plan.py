@@ -51,7 +51,7 @@ def _numbers(kind):
     "-o", "--out", type=click.Path(path_type=Path), default=Path("edgekit-out"), show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--trials", type=click.IntRange(min=1), help="Most candidates converted per target.")
+@click.option("--trials", type=click.IntRange(min=1), help="Most artifacts converted per target.")
 @click.option("--workers", type=click.IntRange(min=1), help="Conversion processes [2 or cores].")
 @click.option("--ray", "ray", metavar="ADDRESS", help="Convert on a Ray cluster (host:port|auto).")
 @click.option("--only", help="Keep these formats or fmt:precision entries, e.g. tflite,onnx.")

@@ -88,7 +88,7 @@ def plan(
             None writes nothing.
         workers: conversion processes (default `workers.default_workers()`); ray: a Ray
             cluster address instead (`ray start --head`), or "auto".
-        trials: most candidates converted and measured per target.
+        trials: most artifacts converted per target (each timed at every thread count).
         prunes: structured pruning levels to search (fractions of channels).
         sizes: input resolutions to search (fully convolutional models).
         threads: thread counts to search.

@@ -80,14 +80,16 @@ def run(
     measured: bool = False,
 ) -> Outcome:
     """Search one target. `screen` estimates a candidate before conversion; `evaluate`
-    converts and measures a batch; `trials` caps the candidates evaluated (default: a fifth
-    of those the screen keeps, at least 8)."""
+    converts and measures a batch; `trials` caps the artifacts converted (default: a fifth
+    of the builds the screen keeps, at least 8). A converted artifact is timed at every
+    thread count the screen keeps: a timed run costs little beside a conversion."""
     optuna = need("optuna", what="edgekit plan")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cands = space.candidates()
     estimates = {c: screen(c) for c in cands}
     kept = [c for c in cands if _possible(estimates[c], budget_ms, measured)]
-    limit = min(len(kept), trials or max(8, math.ceil(len(kept) / 5)))
+    builds = {c.build for c in kept}
+    limit = min(len(builds), trials or max(8, math.ceil(len(builds) / 5)))
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(4, limit // 3))
     study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
     for c in _first(reference, kept, estimates):
@@ -112,7 +114,8 @@ def run(
                                    error=estimates[cand].error)  # fmt: skip
             if _evaluated(done) + len(fresh) >= limit:
                 break
-        for point in evaluate(fresh):
+        twins = [t for c in fresh for t in kept if t.build == c.build and t not in fresh]
+        for point in evaluate(fresh + [t for t in dict.fromkeys(twins) if t not in done]):
             done[point.candidate] = point
         for trial, cand in trials_:
             _tell(study, trial, done[cand], budget_ms, max_drop)
@@ -161,7 +164,8 @@ def _opt(v: int | None) -> int:
 
 
 def _evaluated(done: dict) -> int:
-    return sum(p.stage == "evaluated" for p in done.values())
+    """Artifacts converted so far (a build timed at several thread counts counts once)."""
+    return len({p.candidate.build for p in done.values() if p.stage == "evaluated"})
 
 
 def _tell(study, trial, p: Point, budget_ms: float, max_drop: float | None) -> None:
