@@ -60,7 +60,8 @@ def save(name: str, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2))
     rows = payload["rows"]
     with open(RESULTS / f"{name}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        # every row's keys, in first-seen order (a row may add one, e.g. a plan's "reason")
+        w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     return path

@@ -60,6 +60,24 @@ def test_tfkeras2_savedmodel_converts_to_every_format(tmp_path):
     manifest = json.loads((tmp_path / "out" / "edgekit.json").read_text())
     assert manifest["source"]["kind"] == "savedmodel"
     assert manifest["source"]["loader"] == "tf1-session"
+    # its costs are read at the graph level too: the same ops as edgekit's fp32 TFLite of it
+    from edgekit.costmodel import model_costs
+
+    source, (tfl,) = model_costs(TFKERAS2), [a for a in report.artifacts if a.format == "tflite"]
+    art = model_costs(tmp_path / "out" / tfl.file)
+    assert source.format == "keras" and source.macs == art.macs > 0
+    assert sorted(o.op for o in source.ops) == sorted(o.op for o in art.ops)
+
+
+def test_estimate_cli_on_a_tfkeras2_savedmodel_relative_path():
+    from tests.conftest import run_cli
+
+    r = run_cli("estimate", TFKERAS2.name, "--target", "rpi5,pixel8", "--json", cwd=DATA)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(r.stdout)
+    assert [x["target"] for x in rows] == ["rpi5", "pixel8"]
+    assert all(x["latency_ms"] > 0 and x["low_ms"] <= x["latency_ms"] <= x["high_ms"] for x in rows)
+    assert r.stderr.strip() == "", r.stderr[-2000:]  # TensorFlow's log lines stay captured
 
 
 def _tf1_savedmodel(path: Path, signature: str = "predict") -> np.ndarray:

@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Console
 
+from edgekit._quiet import Capture
 from edgekit.cli._common import console, guarded, import_option, load_imports
 
 
@@ -65,8 +67,12 @@ def command(model, target, runtime, precision, threads, calibrate, clear_calibra
     from edgekit.costmodel.estimator import estimate
 
     load_imports(imports)  # a Keras model's costs are read from the model, in this process
-    with console(True).status("estimating"):
-        found = estimate(model, targets, runtime=runtime, precision=precision, threads=threads)
+    # TensorFlow's C++ logs (reading a Keras model or a SavedModel) stay off the terminal
+    debug = click.get_current_context().find_root().params.get("debug")
+    with Capture(enabled=not debug) as cap:
+        with Console(file=cap.terminal, highlight=False).status("estimating"):
+            found = estimate(model, targets, runtime=runtime, precision=precision,
+                             threads=threads)  # fmt: skip
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
     else:

@@ -57,6 +57,8 @@ def model_costs(model, *, precision: str | None = None) -> ModelCost:
         raise ModelLoadError(f"no such model file; got: {path}; check the path")
     fmt = formats.find(path)
     keras_file = path.suffix.lower() in (".keras", ".h5", ".hdf5")
+    if path.is_dir() and not formats.is_artifact(path) and _savedmodel(path):
+        return savedmodel_costs(path, precision=precision)
     if keras_file or path.is_dir() and not formats.is_artifact(path):
         return keras_costs(path, precision=precision or "fp32")
     if fmt is None or fmt.costs is None:
@@ -71,6 +73,42 @@ def model_costs(model, *, precision: str | None = None) -> ModelCost:
     return cost
 
 
+def _savedmodel(path: Path) -> bool:
+    from edgekit.source import detect_kind
+
+    return detect_kind(path) == "savedmodel"
+
+
+def savedmodel_costs(path: Path, *, precision: str | None = None) -> ModelCost:
+    """Costs of a SavedModel folder, read at the graph level: edgekit's loader (signatures
+    and variables, no Python objects revived: tf.keras 2 and TF1 SavedModels too) freezes
+    it, TensorFlow's TFLite converter lowers it to float TFLite ops in memory, and the TFLite
+    reader counts those. Estimated as a source model (format "keras"), like a `.keras` file."""
+    import tempfile
+
+    from edgekit._deps import need
+    from edgekit.costmodel.readers import tflite_costs
+    from edgekit.source import load
+
+    source = load(path)
+    tf = need("tensorflow", what="reading a SavedModel's costs")
+    try:
+        flat = tf.lite.TFLiteConverter.from_concrete_functions([source.frozen]).convert()
+    except Exception as e:  # an op TFLite cannot lower: say which model, keep it one line
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ModelLoadError(
+            f"cannot read costs of this SavedModel; got: {first}; convert it with edgekit "
+            "convert and estimate one of its artifacts"
+        ) from e
+    with tempfile.TemporaryDirectory(prefix="edgekit-costs-") as tmp:
+        file = Path(tmp) / f"{path.name or 'model'}.tflite"
+        file.write_bytes(flat)
+        cost = tflite_costs(file)
+    # a source model, like a .keras file: the target's recommended precision and runtime
+    cost.source, cost.format, cost.precision = str(path), "keras", precision or "fp32"
+    return cost
+
+
 __all__ = [
     "PRECISION_BYTES",
     "PRECISIONS",
@@ -81,5 +119,6 @@ __all__ = [
     "elementwise_kind",
     "matmul_op",
     "model_costs",
+    "savedmodel_costs",
     "simple_op",
 ]

@@ -146,13 +146,6 @@ def _attention(layer, in_shapes, out, eb: int) -> OpCost:
 
 
 def _load(path: Path):
-    from edgekit.errors import ConfigError
     from edgekit.source import detect_kind, load_keras
 
-    kind = detect_kind(path)
-    if kind == "savedmodel":
-        raise ConfigError(
-            f"costs need a Keras model or a converted artifact; got: a SavedModel ({path}); "
-            "convert it first and estimate the artifact"
-        )
-    return load_keras(path, kind, safe_mode=True)
+    return load_keras(path, detect_kind(path), safe_mode=True)
