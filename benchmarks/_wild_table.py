@@ -3,6 +3,28 @@
 from __future__ import annotations
 
 MARK = {"ok": "ok", "error": "error", "crash": "**CRASH**"}
+# Why a cell is not ok, by (model, step): what was found when it was looked into.
+WHY = {
+    ("basic-pitch", "direct"): "the direct exporters revive the tf.keras 2 objects, which "
+    "TensorFlow 2.21 cannot (optimizer slots); edgekit reads the graph, so its four formats "
+    "convert",
+    ("hed", "direct"): "coremltools takes a SavedModel with one concrete function; this one "
+    "exports several signatures (edgekit converts through the frozen serving function)",
+    ("basic-pitch", "estimate"): "edgekit estimate now reads a SavedModel at the graph level "
+    "(tests/test_sources_wild.py); this cell is from the run before that change",
+    ("hed", "estimate"): "as basic-pitch's: SavedModels are estimated since this run",
+    ("mtcnn-pnet", "demo"): "P-Net is the first stage of MTCNN's cascade: a face-score map "
+    "and box offsets per position, which need the image pyramid, NMS and the R-/O-Net "
+    "refinement to become detections: a pipeline, not a head the demo decodes (SSD, anchor "
+    "SSD, YOLO); the demo's one line says what it can read",
+    ("silero-vad", "bench"): "bench feeds random inputs; Silero VAD needs a 512-sample chunk "
+    "and its sample rate (8000 or 16000) in the int64 `sr` input, and a random `sr` makes "
+    "its STFT pad fail inside ONNX Runtime; the error is ONNX Runtime's own, in one line",
+    ("basic-pitch", "convert"): "pnnx (the ONNX -> ncnn step) fails on this graph; the "
+    "other four formats were written, and `--verbose` shows pnnx's own text",
+    ("deepcut", "convert"): "as basic-pitch's: pnnx fails on this graph (integer ids into "
+    "embeddings); the other four formats were written",
+}
 
 
 def markdown(data: dict) -> str:
@@ -44,6 +66,7 @@ def markdown(data: dict) -> str:
     out += [
         f"- {r['model']} {r['step']} {r['format']}: {MARK[r['outcome']]}: `{r['command']}`: "
         f"{r['message']}"
+        + (f" **Why:** {WHY[r['model'], r['step']]}." if (r["model"], r["step"]) in WHY else "")
         for r in rows
         if r["outcome"] != "ok"
     ] or ["none"]
