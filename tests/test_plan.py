@@ -212,3 +212,32 @@ def test_ray_cluster_gives_the_same_front_as_local_workers(ray_local, tmp_path, 
 
     assert key(here) and key(here) == key(there)
     assert here.pick.candidate == there.pick.candidate
+
+
+def test_worker_crash_and_a_script_without_main_guard_say_which(tmp_path):
+    """Workers are spawned: a script that calls edgekit.plan at its top level makes each
+    worker re-import it and exit at start-up; that is said as such, not as a native crash.
+    A worker killed by a signal still reads as a native crash."""
+    import subprocess
+    import sys
+
+    from edgekit.planner.workers import _why_broken
+
+    script = tmp_path / "go.py"
+    script.write_text(
+        "import edgekit\n"
+        "edgekit.plan(targets='local', budget_ms=1000, only='tflite:fp32', prunes=[0],\n"
+        "             threads=[1], out=None, trials=1)\n"
+    )
+    r = subprocess.run([sys.executable, script.name], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert r.returncode != 0
+    assert '`if __name__ == "__main__":`' in r.stderr and "native crash" not in r.stderr
+
+    class Dead:  # what ProcessPoolExecutor keeps of a worker the OOM killer or a segfault ended
+        exitcode = -11
+
+        def join(self, timeout=None):
+            return None
+
+    assert "native crash" in _why_broken(type("Pool", (), {"_processes": {1: Dead()}})())

@@ -157,6 +157,27 @@ def get(device_id: str) -> DeviceProfile:
     return read_toml("devices", device_id, lambda data: build(device_id, data))
 
 
+# The generic profile that stands in for this machine, by `platform.machine()`.
+GENERIC = {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def generic_local() -> DeviceProfile:
+    """The generic profile of this machine's architecture (its peaks and bandwidth stand in
+    for this machine's where a plan or pruning estimates here).
+
+    Raises:
+        ConfigError: an architecture without a generic profile.
+    """
+    import platform
+
+    arch = platform.machine().lower()
+    if arch not in GENERIC:
+        raise ConfigError(
+            f"no generic profile for this machine; got: {arch}; name a device id instead"
+        )
+    return get(GENERIC[arch])
+
+
 def all_profiles() -> list[DeviceProfile]:
     return [get(n) for n in names()]
 

@@ -18,7 +18,6 @@ instead of a measured per-layer table).
 from __future__ import annotations
 
 import math
-import platform
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +29,6 @@ from edgekit.optimize import channels
 
 # vector register width in bits per ISA flag (the widest the CPU has wins)
 VECTOR_BITS = {"avx512f": 512, "avx2": 256, "avx": 256, "sse4_2": 128, "asimd": 128, "neon": 128}
-# the generic profile that stands in for this machine's peak and bandwidth, per architecture
-LOCAL_PROFILE = {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "aarch64", "arm64": "aarch64"}
 MAX_SHARE = 1.5  # a group loses at most this many times the requested ratio (and <= 0.9)
 
 
@@ -55,9 +52,7 @@ def simd_channels(target: str | None = None, precision: str = "fp32") -> int:
 
 
 def _profile(target: str | None):
-    if target not in (None, "local"):
-        return profiles.get(target)
-    return profiles.get(LOCAL_PROFILE.get(platform.machine().lower(), "x86-64"))
+    return profiles.get(target) if target not in (None, "local") else profiles.generic_local()
 
 
 @dataclass

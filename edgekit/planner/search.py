@@ -82,7 +82,7 @@ def run(
     """Search one target. `screen` estimates a candidate before conversion; `evaluate`
     converts and measures a batch; `trials` caps the artifacts converted (default: a fifth
     of the builds the screen keeps, at least 8). A converted artifact is timed at every
-    thread count the screen keeps: a timed run costs little beside a conversion."""
+    thread count of the space: a timed run costs little beside a conversion."""
     optuna = need("optuna", what="edgekit plan")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cands = space.candidates()
@@ -114,7 +114,10 @@ def run(
                                    error=estimates[cand].error)  # fmt: skip
             if _evaluated(done) + len(fresh) >= limit:
                 break
-        twins = [t for c in fresh for t in kept if t.build == c.build and t not in fresh]
+        # the other thread counts of an artifact cost a timed run, not a conversion: all are
+        # tried, screened or not (thread scaling is what an estimate knows least: a tiny model
+        # can run faster on one thread than on two)
+        twins = [t for c in fresh for t in cands if t.build == c.build and t not in fresh]
         for point in evaluate(fresh + [t for t in dict.fromkeys(twins) if t not in done]):
             done[point.candidate] = point
         for trial, cand in trials_:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import platform
 from dataclasses import asdict, dataclass, field
 
 from edgekit import formats
@@ -21,7 +20,6 @@ BUDGETED = "int8-budget"  # int8 with the most sensitive layers in float, to --m
 PRUNE_LEVELS = (0.0, 0.25, 0.5)  # fraction of channels removed (edgekit.prune_channels)
 SIZE_SCALES = (1.0, 0.75, 0.5)  # input resolutions tried, relative to the model's own
 MIN_SIZE = 32
-LOCAL_PROFILES = {"x86_64": "x86-64", "amd64": "x86-64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
 @dataclass(frozen=True)
@@ -116,12 +114,9 @@ def targets(ids: list[str], on: list[str] | None = None) -> list[Target]:
 
 def local_profile():
     """The generic profile of this machine's architecture."""
-    from edgekit.device.profiles import get
+    from edgekit.device.profiles import generic_local
 
-    arch = platform.machine().lower()
-    if arch not in LOCAL_PROFILES:
-        raise ConfigError(f"no generic profile for this machine; got: {arch}; plan for an id")
-    return get(LOCAL_PROFILES[arch])
+    return generic_local()
 
 
 def space(

@@ -59,7 +59,7 @@ class Pool:
             try:
                 out.append(f.result())
             except BrokenProcessPool:
-                out.append({"error": "a worker process died (a native crash in a converter)"})
+                out.append({"error": _why_broken(self._pool)})
         if any(not f.done() or f.exception() for f in futures):
             self.close()  # broken: the next batch starts a fresh pool
         return out
@@ -124,3 +124,20 @@ def _call(fn, job: tuple):
         return fn(*job)
     except Exception as e:
         return {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"}
+
+
+def _why_broken(pool) -> str:
+    """A worker killed by a signal is a native crash; one that exited on its own before any
+    job is, almost always, a script without the `__main__` guard: spawned workers import the
+    caller's script, and multiprocessing refuses to start a pool from its top level."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        proc.join(timeout=5)  # reaped, so its exit code is known
+    codes = [proc.exitcode for proc in procs]
+    if any(c is not None and c < 0 for c in codes) or not codes:
+        return "a worker process died (a native crash in a converter)"
+    return (
+        f"a worker process exited at start-up (exit codes {sorted(set(codes), key=str)}): "
+        "a script that calls edgekit.plan "
+        'needs `if __name__ == "__main__":` around it (workers are spawned and import it)'
+    )
