@@ -58,6 +58,7 @@ def benchmark(
     warmup: int = 10,
     sustained: float | None = None,
     device: str | None = None,
+    inputs: str | Path | None = None,
     **options,
 ) -> BenchResult:
     """Measure one artifact.
@@ -69,6 +70,10 @@ def benchmark(
         duration: stop after S seconds instead.
         warmup: untimed runs first.
         sustained: also log latency, temperature and clock every second for S seconds.
+        device: OpenVINO device, ONNX Runtime provider or Core ML compute unit.
+        inputs: an .npz with the model's inputs by name (or arr_0, arr_1, ... in order), for
+            models that random values break (a sample rate, token ids, a recurrent state);
+            default: random values.
 
     Example:
         >>> r = edgekit.benchmark("out/shapes_int8.tflite", threads=4, runs=200)
@@ -81,14 +86,16 @@ def benchmark(
         )
     from edgekit.manifest import size_of
 
+    data = _read(inputs) if inputs is not None else None  # before the model loads
     rss0 = runner.rss_mb()
     t = time.perf_counter()
     session = load(path, threads=threads, device=device, **options)
     load_ms = (time.perf_counter() - t) * 1e3
     with session:
+        feed = _feed(data, session.inputs) if data is not None else None
         fields = runner.measure(
             _Adapter(session), load_ms=load_ms, rss0=rss0, runs=runs, duration=duration,
-            warmup=warmup, sustained=sustained,
+            warmup=warmup, sustained=sustained, feed=feed,
         )  # fmt: skip
     p = Path(path)
     return BenchResult(
@@ -98,6 +105,22 @@ def benchmark(
         threads=threads,
         **fields,
     )
+
+
+def _read(inputs) -> dict:
+    if not Path(inputs).is_file():
+        raise ConfigError(f"--inputs file not found; got: {inputs}; pass an .npz of the inputs")
+    try:
+        return runner.read_inputs(inputs)
+    except runner.RunnerError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _feed(data: dict, specs):
+    try:
+        return runner.load_feed(data, specs)
+    except runner.RunnerError as e:
+        raise ConfigError(str(e)) from None
 
 
 class _Adapter:

@@ -160,6 +160,25 @@ def test_runner_failure_on_device_is_one_line(server, tmp_path):
     assert left_on_device(server) == []
 
 
+def test_bench_on_ssh_takes_the_users_inputs(server, tmp_path):
+    """`--inputs` travels with the artifact; the device's runner reads it (a wrong input name
+    is its one line, nothing left on the device)."""
+    import numpy as np
+
+    frame = np.random.default_rng(1).uniform(-1, 1, (1, 64, 64, 3)).astype("float32")
+    np.savez(tmp_path / "frame.npz", image=frame)
+    np.savez(tmp_path / "wrong.npz", pixels=frame)
+    out = tmp_path / "r.json"
+    ok = bench_on(server, server.known_hosts, "--inputs", tmp_path / "frame.npz", "--runs", "5",
+                  "--json", out)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(out.read_text())["results"][0]["runs"] == 5
+    with pytest.raises(ssh.RemoteError, match="no array for input 'image'"):
+        ssh.bench(INT8, server.url, options=server.options(), runs=3,
+                  inputs=tmp_path / "wrong.npz")  # fmt: skip
+    assert left_on_device(server) == []
+
+
 def test_several_targets_run_concurrently_and_fail_alone(server):
     by_ip, by_name = server.url, server.url.replace("127.0.0.1", "localhost")
     closed = f"ssh://root@127.0.0.1:{sshd.free_port()}"

@@ -26,6 +26,9 @@ from edgekit.errors import ConfigError, MissingDependencyError
 @click.option("--option", "runtime_options", multiple=True, metavar="KEY=VALUE",
               help="A runtime option of edgekit.load (repeatable): api=compiled, "
               "accelerator=cpu|gpu|npu (TFLite), xnnpack=false, hint=throughput...")  # fmt: skip
+@click.option("--inputs", type=click.Path(path_type=Path),
+              help="An .npz of the model's inputs by name (or arr_0, arr_1 in order) for models "
+              "that random values break (a sample rate, token ids, a state) [random].")  # fmt: skip
 @click.option(
     "--sustained",
     type=click.FloatRange(min=0, min_open=True),
@@ -53,6 +56,7 @@ def command(
     warmup,
     device,
     runtime_options,
+    inputs,
     sustained,
     json_path,
     csv_path,
@@ -73,6 +77,7 @@ def command(
         warmup=warmup,
         device=device,
         sustained=sustained,
+        inputs=inputs,
         **parse_options(runtime_options),
     )
     if reach.get("on"):  # on devices: edgekit/cli/_on.py

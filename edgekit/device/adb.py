@@ -235,6 +235,11 @@ def bench(
             "--on adb runs LiteRT's benchmark_model, which drives the Interpreter; got: "
             "--option api=compiled; use --delegate gpu there, or the runner over ssh"
         )
+    if _.get("inputs"):
+        raise ConfigError(
+            f"--on adb runs LiteRT's benchmark_model, which feeds random values; got: --inputs "
+            f"{_['inputs']}; bench that model over ssh (the runner takes --inputs), or here"
+        )
     files, precision = local_files(artifact)
     if formats.of_path(files[0]).name != "tflite":
         raise ConfigError(f"--on adb runs .tflite artifacts; got: {files[0].name}")

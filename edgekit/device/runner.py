@@ -194,6 +194,56 @@ def sample_feed(specs) -> list[np.ndarray]:
     return feed
 
 
+def read_inputs(path) -> dict:
+    """The arrays of an .npz (or one .npy, as arr_0), read before any model is loaded.
+
+    Raises:
+        RunnerError: a missing, truncated or pickled file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            got = np.load(fh, allow_pickle=False)
+            return {"arr_0": got} if isinstance(got, np.ndarray) else dict(got)
+    except Exception as e:  # numpy's own text talks of pickles and is no help here
+        raise RunnerError(
+            f"--inputs: cannot read {Path(path).name} as arrays; got: {type(e).__name__}; "
+            "write it with np.savez(path, input_name=array, ...)"
+        ) from None
+
+
+def load_feed(path, specs) -> list[np.ndarray]:
+    """The user's own input (`--inputs FILE.npz`, or its `read_inputs` dict): one array per
+    model input, by input name
+    (or arr_0, arr_1, ... in input order, as `np.savez(f, a, b)` writes them), cast to the
+    input's dtype; float arrays for a quantized input are quantized with its scale. For
+    models that random values break (a sample-rate scalar, token ids, a recurrent state).
+
+    Raises:
+        RunnerError: unreadable file, a missing input, or a shape that does not fit.
+    """
+    data = path if isinstance(path, dict) else read_inputs(path)
+    feed = []
+    for i, spec in enumerate(specs):
+        key = spec.name if spec.name in data else f"arr_{i}"
+        if key not in data:
+            raise RunnerError(
+                f"--inputs: no array for input {spec.name!r}; got: {sorted(data)}; name "
+                f"them {[s.name for s in specs]} (np.savez(f, **{{name: array}}))"
+            )
+        x = np.asarray(data[key])
+        want = [d if d > 0 else x.shape[k] if k < x.ndim else 1 for k, d in enumerate(spec.shape)]
+        if x.size != int(np.prod(want, dtype=np.int64)):
+            raise RunnerError(
+                f"--inputs: {key} has shape {list(x.shape)}; input {spec.name!r} takes "
+                f"{list(spec.shape)}"
+            )
+        if spec.quantized and x.dtype.kind == "f":
+            lo, hi = INT_RANGES[spec.dtype]
+            x = np.clip(np.round(x / spec.scale + spec.zero_point), lo, hi)
+        feed.append(np.ascontiguousarray(x.reshape(want).astype(spec.dtype)))
+    return feed
+
+
 def timed_loop(run, feed, *, runs=None, duration=None, on_samples=None) -> list[float]:
     """Seconds per `run(feed)` call: N runs, or as many as fit in `duration` seconds.
     `on_samples(list_of_ms)` gets the new samples every STREAM_EVERY_S seconds and at the end."""
@@ -625,10 +675,13 @@ def bench(
     delegate=None,
     precision=None,
     emit=None,
+    inputs=None,
     **options,
 ) -> dict:
     """Benchmark one artifact; returns BenchResult's fields. `emit(event_dict)` streams.
+    `inputs`: an .npz of the model's inputs (`load_feed`; default random values).
     `options` go to the model class (TFLite: api="compiled", accelerator="gpu")."""
+    data = read_inputs(inputs) if inputs else None  # a bad file fails before the model loads
     rss0 = rss_mb()
     t = time.perf_counter()
     model = open_model(
@@ -641,18 +694,20 @@ def bench(
         "size_bytes": file_size(path),
         "threads": threads,
         **measure(model, load_ms=load_ms, rss0=rss0, runs=runs, duration=duration,
-                  warmup=warmup, sustained=sustained, emit=emit),
+                  warmup=warmup, sustained=sustained, emit=emit,
+                  feed=load_feed(data, model.inputs) if data is not None else None),
     }  # fmt: skip
 
 
 def measure(
-    model, *, load_ms, rss0, runs=None, duration=None, warmup=10, sustained=None, emit=None
-) -> dict:
+    model, *, load_ms, rss0, runs=None, duration=None, warmup=10, sustained=None, emit=None,
+    feed=None,
+) -> dict:  # fmt: skip
     """The loop every edgekit benchmark runs, here and on devices: first run, warm-up, timed
     runs, the sustained log and memory. `model` has `inputs` (Spec-like), `run(feed)`,
     `format`, `runtime` and `execution`: a runner Model, or an edgekit Session adapted to it."""
     emit = emit or (lambda event: None)
-    feed = sample_feed(model.inputs)
+    feed = sample_feed(model.inputs) if feed is None else feed
     t = time.perf_counter()
     model.run(feed)
     first_ms = (time.perf_counter() - t) * 1e3
@@ -711,6 +766,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device")
     ap.add_argument("--delegate")
     ap.add_argument("--precision", help="the artifact's precision as edgekit recorded it")
+    ap.add_argument("--inputs", help="an .npz of the model's inputs (default: random values)")
     ap.add_argument("--api", choices=("interpreter", "compiled"), help="TFLite: LiteRT's API")
     ap.add_argument("--accelerator", choices=("cpu", "gpu", "npu"),
                     help="TFLite CompiledModel accelerator (implies --api compiled)")  # fmt: skip
@@ -735,6 +791,7 @@ def main(argv=None) -> int:
             delegate=a.delegate,
             precision=a.precision,
             emit=emit,
+            inputs=a.inputs,
             **{k: v for k, v in (("api", a.api), ("accelerator", a.accelerator)) if v},
         )
     except RunnerError as e:

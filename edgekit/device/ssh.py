@@ -281,9 +281,14 @@ def bench(
     """
     conn = Connection(target, options)
     files, precision = link.local_files(artifact)
+    inputs = bench_options.get("inputs")
+    if inputs is not None and not Path(inputs).is_file():
+        raise ConfigError(f"--inputs file not found; got: {inputs}; pass an .npz of the inputs")
     folder = conn.temp_folder()
     try:
-        conn.put([RUNNER, *files], folder)
+        conn.put([RUNNER, *files, *([Path(inputs)] if inputs else [])], folder)
+        if inputs:  # the copy in the device's folder (same name: the runner's cwd)
+            bench_options = {**bench_options, "inputs": Path(inputs).name}
         cmd = _runner_command(folder, Path(files[0]).name, precision, conn.options, bench_options)
         return _follow(conn, conn.stream(cmd), artifact, precision, on_event)
     finally:
@@ -295,7 +300,7 @@ def _runner_command(folder: str, name: str, precision, options: SSHOptions, kw: 
     if precision:
         args += ["--precision", precision]
     for key in ("threads", "runs", "duration", "warmup", "sustained", "device", "delegate",
-                "api", "accelerator"):  # fmt: skip
+                "api", "accelerator", "inputs"):  # fmt: skip
         if kw.get(key) is not None:
             args += [f"--{key}", str(kw[key])]
     return in_folder(folder, f'"$PY" -u {" ".join(map(shlex.quote, args))}', options)
