@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -56,6 +57,27 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
+
+
+@contextlib.contextmanager
+def warnings_to(say):
+    """edgekit's own warnings (a crash retry's, a budget's) reach the terminal through
+    `say(text, soft_wrap=True)` while other libraries' output is captured."""
+    import logging
+
+    class ToTerminal(logging.Handler):
+        def emit(self, record):
+            say(f"[yellow]warning:[/] {escape(record.getMessage())}", soft_wrap=True)
+
+    log = logging.getLogger("edgekit")
+    handler = ToTerminal(logging.WARNING)
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
 
 
 def import_option(fn):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import click
 
 from edgekit._quiet import Capture
-from edgekit.cli._common import console, guarded, import_option, load_imports
+from edgekit.cli._common import console, guarded, import_option, load_imports, warnings_to
 
 
 def _shape(ctx, param, value):
@@ -182,26 +181,9 @@ class Steps:
         self._stop()
         self._progress.stop()
 
-    @contextlib.contextmanager
     def own_logs(self):
         """edgekit's own warnings go to the terminal, not into the captured output."""
-        import logging
-
-        console = self._progress.console
-
-        class ToTerminal(logging.Handler):
-            def emit(self, record):
-                console.print(f"[yellow]warning:[/] {record.getMessage()}", soft_wrap=True)
-
-        log = logging.getLogger("edgekit")
-        handler = ToTerminal(logging.WARNING)
-        log.addHandler(handler)
-        log.propagate = False
-        try:
-            yield
-        finally:
-            log.removeHandler(handler)
-            log.propagate = True
+        return warnings_to(self._progress.console.print)
 
     def start(self, message: str) -> None:
         if message.startswith(("converting", "loading")):

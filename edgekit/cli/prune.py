@@ -3,15 +3,13 @@ distillation from the original; the work is `edgekit.optimize.pipeline.prune_to_
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 from pathlib import Path
 
 import click
 
 from edgekit._quiet import Capture
-from edgekit.cli._common import console, escape, guarded, import_option
+from edgekit.cli._common import console, guarded, import_option, warnings_to
 
 
 @click.command("prune")
@@ -98,7 +96,7 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
         say = Console(file=cap.terminal, highlight=False).print
         missed = None
         try:  # in a child process: a native crash in TensorFlow is retried, not fatal
-            with _warnings_to(say):
+            with warnings_to(say):
                 result = prune_to_file_isolated(model, out, data, imports=imports, progress=say,
                                                 **options)  # fmt: skip
         except BudgetNotMetError as e:  # the closest model is written: show its figures
@@ -106,25 +104,6 @@ def command(model, sparsity, m_n, structured, data, val, labels, epochs, schedul
     _show(result, out, structured is not None, as_json)
     if missed is not None:
         raise missed
-
-
-@contextlib.contextmanager
-def _warnings_to(say):
-    """edgekit's own warnings (the crash retry's) on the terminal, not in the capture."""
-
-    class ToTerminal(logging.Handler):
-        def emit(self, record):
-            say(f"[yellow]warning:[/] {escape(record.getMessage())}", soft_wrap=True)
-
-    log = logging.getLogger("edgekit")
-    handler = ToTerminal(logging.WARNING)
-    log.addHandler(handler)
-    log.propagate = False
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        log.propagate = True
 
 
 def _method_options(structured, schedule, scope, exclude, min_weights, criterion, lr,
