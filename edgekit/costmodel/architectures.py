@@ -95,3 +95,33 @@ def yolov8n(size: int = 640, classes: int = 80):
         cls = layers.Conv2D(classes, 1)(conv(conv(f, 80, 3), 80, 3))
         outs.append(layers.Concatenate()([box, cls]))
     return keras.Model(inp, outs, name="yolov8n")
+
+
+def efficientnet_lite0(size: int = 224, classes: int = 1000):
+    """EfficientNet-Lite0 (tensorflow/tpu models/official/efficientnet/lite/README.md): the
+    EfficientNet-B0 MBConv stack without squeeze-and-excite and with ReLU6 for swish; 4.7 M
+    parameters. Costing it as B0 counts 16 squeeze-excite blocks (a pool, two dense layers and
+    a multiply each) and unfused swish ops that Lite0 does not have."""
+    import keras
+    from keras import layers
+
+    def conv_bn(x, ch, k=1, s=1, act=True):
+        x = layers.BatchNormalization()(layers.Conv2D(ch, k, s, padding="same", use_bias=False)(x))
+        return layers.ReLU(6.0)(x) if act else x
+
+    def mbconv(x, expand, ch, k, s):
+        y = conv_bn(x, x.shape[-1] * expand) if expand != 1 else x
+        y = layers.DepthwiseConv2D(k, s, padding="same", use_bias=False)(y)
+        y = conv_bn(layers.ReLU(6.0)(layers.BatchNormalization()(y)), ch, act=False)
+        return layers.Add()([x, y]) if s == 1 and x.shape[-1] == ch else y
+
+    inp = keras.Input((size, size, 3))
+    x = conv_bn(inp, 32, 3, 2)
+    # (expand ratio, channels, repeats, stride, kernel): B0's stages, efficientnet_builder.py
+    for expand, ch, n, s, k in ((1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5),
+                                (6, 80, 3, 2, 3), (6, 112, 3, 1, 5), (6, 192, 4, 2, 5),
+                                (6, 320, 1, 1, 3)):  # fmt: skip
+        for i in range(n):
+            x = mbconv(x, expand, ch, k, s if i == 0 else 1)
+    x = layers.GlobalAveragePooling2D()(conv_bn(x, 1280))
+    return keras.Model(inp, layers.Dense(classes)(x), name="efficientnet_lite0")

@@ -97,8 +97,8 @@ MODEL_SOURCES = {
     "Howard et al. 2019",
     "efficientnet_b0": "keras.applications.EfficientNetB0(weights=None); 0.39 B FLOPs in "
     "Tan & Le 2019",
-    "efficientnet_lite0": "EfficientNetB0 costs (Lite0 drops squeeze-excite and swish; same "
-    "MBConv stack, tensorflow/tpu efficientnet/lite README)",
+    "efficientnet_lite0": "architectures.efficientnet_lite0 (B0's MBConv stack without "
+    "squeeze-excite, ReLU6 for swish: tensorflow/tpu efficientnet/lite README); 4.7 M parameters",
     "resnet50": "keras.applications.ResNet50(weights=None); 3.8-4.1 G MACs in He et al. 2016",
     "resnet18": "architectures.resnet18 (torchvision layout); 1.8 G MACs in He et al. 2016",
     "resnet50_v2": "keras.applications.ResNet50V2(weights=None); He et al. 2016b (pre-activation)",
@@ -238,7 +238,6 @@ def build_model_table(path: Path = MODELS_PATH) -> dict[str, dict]:
         "mobilenet_v3_large": lambda s: apps.MobileNetV3Large(weights=None, input_shape=(s, s, 3)),
         "mobilenet_v3_small": lambda s: apps.MobileNetV3Small(weights=None, input_shape=(s, s, 3)),
         "efficientnet_b0": lambda s: apps.EfficientNetB0(weights=None, input_shape=(s, s, 3)),
-        "efficientnet_lite0": lambda s: apps.EfficientNetB0(weights=None, input_shape=(s, s, 3)),
         "resnet50": lambda s: apps.ResNet50(weights=None, input_shape=(s, s, 3)),
         "resnet50_v2": lambda s: apps.ResNet50V2(weights=None, input_shape=(s, s, 3)),
         "resnet152_v2": lambda s: apps.ResNet152V2(weights=None, input_shape=(s, s, 3)),
@@ -251,6 +250,7 @@ def build_model_table(path: Path = MODELS_PATH) -> dict[str, dict]:
         "nasnet_mobile": lambda s: apps.NASNetMobile(weights=None, input_shape=(s, s, 3)),
         "resnet18": arch.resnet18,
         "squeezenet1_1": arch.squeezenet1_1,
+        "efficientnet_lite0": arch.efficientnet_lite0,
         "yolov8n": arch.yolov8n,
     }
     scaled = {  # key: (sibling builder, published MACs at reference size, reference size)

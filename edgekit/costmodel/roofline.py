@@ -45,6 +45,13 @@ FIXED_OVERHEAD = {"cpu": 5e-5, "gpu": 5e-4, "other": 1e-4}
 SWITCH_OVERHEAD = {"gpu": 1e-4, "other": 5e-5}
 # delegates that take only their largest partition (TfLiteGpuDelegateOptionsV2Default)
 ONE_PARTITION = {"tflite-gpu", "litert-gpu"}
+# accelerator kinds that compute in integers only: the Hexagon DSPs (680-690) of the phones
+# profiled run quantized models only (tensorflow/lite/delegates/hexagon/README.md: "we only
+# support quantized models"; Qualcomm AI Engine Direct: the DSP/HTP backend takes quantized
+# 8-bit ops, the GPU backend float32/float16, docs.qualcomm.com 80-63442-10 "Acceleration
+# Support"). A float model sent through NNAPI there runs on another driver (the GPU's, where
+# the profile lists NNAPI for it) or on NNAPI's CPU path
+INTEGER_ONLY = {"dsp"}
 
 
 @dataclass
@@ -94,7 +101,7 @@ def unit_for(profile, runtime: str, precision: str, threads: int | None = None) 
             f"{profile.id} cannot run {runtime}; got: --runtime {runtime}; "
             f"valid for {profile.id}: {', '.join(profile.runtimes)}"
         )
-    acc = next((a for a in profile.accelerators if runtime in a.runtimes), None)
+    acc = _accelerator(profile, runtime, precision)
     if runtime in CPU_RUNTIMES or acc is None:
         return cpu_unit(profile, runtime, precision, threads)
     prec = _compute_precision(runtime, precision, acc.peak_gflops)
@@ -115,6 +122,19 @@ def unit_for(profile, runtime: str, precision: str, threads: int | None = None) 
         acc.kind, acc.name, prec, float(peak), bandwidth,
         sram_mb=acc.memory_mb, link_gbs=acc.link_gbs, note=note,
     )  # fmt: skip
+
+
+def _accelerator(profile, runtime: str, precision: str):
+    """The accelerator `runtime` gives a model of `precision` to, or None for the CPU: the first
+    the profile lists for the runtime that computes the precision, an integer-only unit first for
+    an int8 model. NNAPI hands each op to the driver that reports itself fastest for the op's
+    operand type (https://source.android.com/docs/core/interaction/neural-networks/device-discovery:
+    a driver reports its type, CPU, GPU or ACCELERATOR, and its performance), and a DSP built for
+    integers is that driver for a quantized model."""
+    accs = [a for a in profile.accelerators if runtime in a.runtimes]
+    if precision == "int8":
+        return next((a for a in accs if a.kind in INTEGER_ONLY), accs[0] if accs else None)
+    return next((a for a in accs if a.kind not in INTEGER_ONLY), None)
 
 
 def cpu_unit(profile, runtime: str, precision: str, threads: int | None = None) -> Unit:
