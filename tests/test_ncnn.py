@@ -125,3 +125,60 @@ def test_missing_pnnx_says_to_install_it_without_torch(monkeypatch):
     with pytest.raises(MissingDependencyError) as e:
         pnnx_executable()
     assert "pip install ncnn && pip install --no-deps pnnx" in str(e.value)
+
+
+def _leftovers_model(path):
+    """What tf2onnx writes for these and pnnx left unmapped (deepcut, basic-pitch): Keras 3's
+    Embedding on float ids (casts, the negative-id wrap, Gather), a constant Pad with no mode,
+    a min/max over two axes, divide_no_nan (Equal + Where), a sum over one axis. (A convolution
+    follows the lookup as in deepcut: pnnx finds the batch axis of a tensor from one.)"""
+    import keras
+
+    ids = keras.Input((6,), name="ids")
+    x = keras.layers.Embedding(10, 4)(ids)
+    x = keras.layers.ZeroPadding1D((1, 2))(keras.layers.Conv1D(5, 3)(x))
+    low = keras.ops.min(x, axis=(1, 2), keepdims=True)
+    span = keras.ops.max(x - low, axis=(1, 2), keepdims=True)
+    x = keras.ops.divide_no_nan(x - low, span)
+    keras.Model(ids, keras.ops.sum(x, axis=-1)).save(path)
+    return path
+
+
+def test_constructs_pnnx_leaves_unmapped_convert_and_pass_parity(tmp_path):
+    import edgekit
+
+    model = _leftovers_model(tmp_path / "leftovers.keras")
+    report = edgekit.convert(model, to="ncnn", out=tmp_path / "out")
+    (art,) = report.artifacts
+    assert art.parity["passed"] and art.parity["max_abs"] <= 1e-5, art.parity
+    layers = {ln.split()[0] for ln in (tmp_path / "out" / art.file).read_text().splitlines()[2:]}
+    assert "Embed" not in layers and "Reduction" in layers  # one-hot rows; real reductions
+
+
+def test_op_pnnx_cannot_map_is_named_in_one_line(tmp_path):
+    """Where(x < 0, 0, x): ncnn has no comparison or select layer; pnnx writes them as they are
+    and exits 0."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgekit.converters.ncnn import pnnx_executable, run_pnnx
+    from edgekit.errors import ConversionError
+
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Less", ["x", "zero"], ["neg"]),
+            helper.make_node("Where", ["neg", "zero", "x"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [zero],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    with pytest.raises(ConversionError) as e:
+        run_pnnx(pnnx_executable(), [[1, 3, 8, 8]], tmp_path, fp16=False)
+    said = str(e.value)
+    assert "pnnx could not map torch.lt, torch.where to an ncnn layer" in said, said
+    assert "pnnx said: ignore torch.lt" in said and "\n" not in said

@@ -6,11 +6,17 @@ artifacts only, so an fp32 artifact computes in f32 everywhere).
 
 The pnnx wheel ships a standalone `pnnx` executable; edgekit runs it directly (importing the
 `pnnx` Python module would import torch, which ONNX input does not need).
+
+pnnx writes an op it cannot map into the .param as it is (exit 0), and ncnn then refuses the
+file. Before pnnx runs, the constructs that tf2onnx writes and pnnx leaves unmapped are
+replaced by exact equivalents it maps (`ncnn_ready`); an op that is still unmapped is named in
+the error. The artifact goes through edgekit's parity check against the source like any other.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import shutil
 import signal
@@ -18,11 +24,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from edgekit._deps import need
 from edgekit.converters.base import Converter, Precision, Result, Route
+from edgekit.converters.ncnn_onnx import ncnn_ready
 from edgekit.errors import ConversionError, MissingDependencyError
 from edgekit.manifest import replace_path
 
 P = Precision
+log = logging.getLogger(__name__)
 
 
 class NCNNConverter(Converter):
@@ -41,6 +50,8 @@ class NCNNConverter(Converter):
         work = Path(tempfile.mkdtemp(dir=Path(dest).resolve().parent, prefix=".ncnn-"))
         try:
             ONNXConverter().write(source, P.FP32, work / "model.onnx", calib=None, metadata="{}")
+            if done := ncnn_ready(work / "model.onnx"):
+                log.info("ONNX rewritten for pnnx: %s", ", ".join(done))
             run_pnnx(exe, shapes, work, fp16=precision is P.FP16)
             param, weights = work / "model.ncnn.param", work / "model.ncnn.bin"
             param.write_text(with_input_shapes(param.read_text(), shapes))
@@ -83,10 +94,18 @@ def run_pnnx(exe: Path, shapes: list[list[int]], work: Path, *, fp16: bool) -> N
         res = subprocess.run(args, capture_output=True, text=True, cwd=work, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ConversionError(f"pnnx could not run; got: {e}; reinstall pnnx") from e
+    said = res.stdout + "\n" + res.stderr
     if res.returncode != 0 or not all((work / outputs[k]).is_file() for k in NCNN_FILES):
         raise ConversionError(
             f"pnnx wrote no ncnn model ({exit_text(res.returncode)}); pnnx said: "
-            f"{pnnx_complaint(res.stdout + chr(10) + res.stderr)}"
+            f"{pnnx_complaint(said)}"
+        )
+    unmapped = unmapped_layers((work / outputs["ncnnparam"]).read_text())
+    if unmapped:
+        raise ConversionError(
+            f"pnnx could not map {', '.join(unmapped)} to an ncnn layer (it wrote them as they "
+            "are, and ncnn has no such layer): an op ncnn lacks; try another format; pnnx said: "
+            f"{pnnx_complaint(said, about=unmapped)}"
         )
 
 
@@ -106,12 +125,28 @@ ECHO = re.compile(r"^\w+ = ")
 TROUBLE = re.compile(r"fail|error|not supported|unsupported|cannot|invalid", re.IGNORECASE)
 
 
-def pnnx_complaint(text: str, limit: int = 400) -> str:
-    """pnnx's own failure lines, as it wrote them, once each (its last words if none)."""
+def pnnx_complaint(text: str, limit: int = 400, *, about: list[str] = ()) -> str:
+    """pnnx's own failure lines, as it wrote them, once each (its last words if none); with
+    `about`, its lines on those ops ("todo Pad", "ignore torch.eq torch.eq_0 param ...")."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ECHO.match(ln)]
-    picked = list(dict.fromkeys(ln for ln in lines if TROUBLE.search(ln))) or lines[-3:]
+    picked = [ln for ln in lines if (_names_one_of(ln, about) if about else TROUBLE.search(ln))]
+    picked = list(dict.fromkeys(picked)) or lines[-3:]
     said = "; ".join(picked) or "nothing"
     return said if len(said) <= limit else said[: limit - 3] + "..."
+
+
+def _names_one_of(line: str, ops: list[str]) -> bool:
+    """pnnx's lines on an op it left: "todo Pad", "ignore torch.eq torch.eq_0 param ..."."""
+    words = line.split()
+    return len(words) > 1 and words[0] in ("todo", "ignore") and words[1] in ops
+
+
+def unmapped_layers(param: str) -> list[str]:
+    """Layer types in an ncnn .param that ncnn does not have, once each: the ops pnnx could not
+    map and wrote as they are (`Pad`, `torch.eq`), which ncnn refuses when it loads the file."""
+    ncnn = need("ncnn", what="checking the ncnn model pnnx wrote")
+    types = [ln.split()[0] for ln in param.splitlines()[2:] if ln.split()]
+    return [t for t in dict.fromkeys(types) if ncnn.layer_to_index(t) < 0]
 
 
 def with_input_shapes(param: str, shapes: list[list[int]]) -> str:
