@@ -45,6 +45,12 @@ SAFE_SETTINGS = "oneDNN off, XNNPACK off and one thread"
 # deaths that other native settings can avoid; SIGKILL (the OOM killer) or SIGTERM cannot be
 CRASHES = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"}
 PROGRESS = "progress"  # the callback whose messages name the stage
+CHILD_ENV = "EDGEKIT_ISOLATED"  # set in a child: what it calls runs there, not in another
+
+
+def in_child() -> bool:
+    """Whether this process is a child of `call` (or runs under one)."""
+    return os.environ.get(CHILD_ENV) == "1"
 
 
 @dataclass
@@ -168,6 +174,7 @@ def _receive(receive, callbacks: dict, outcome: Outcome) -> None:
 def _child(send, payload: bytes, env: dict, attempt: int, scratch: str, level: int) -> None:
     """The child's whole life: settings first (before TensorFlow is imported), then `fn`."""
     os.environ.update(env)
+    os.environ[CHILD_ENV] = "1"
     os.environ["TMPDIR"] = tempfile.tempdir = scratch  # what a crash leaves is removed
     fault = open(Path(scratch) / "fault.txt", "w")  # stays open: faulthandler writes on death
     faulthandler.enable(fault)

@@ -12,6 +12,7 @@ import ctypes
 import json
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,39 @@ def test_cli_prune_crash_twice_is_one_line_exit_1_nothing_left(tiny_keras, tmp_p
     assert len(errors) == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
     assert "crashed (SIGSEGV) while fine-tuning" in errors[0] and "also on the retry" in errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npz"]  # no model, no temp file
+
+
+def test_python_prune_survives_a_crash_while_fine_tuning(tiny_keras, monkeypatch, caplog):
+    """`edgekit.prune` fine-tunes in a child (edgekit.optimize.contained): the caller's
+    Python lives through a SIGSEGV in the train step, the retry's result comes back with its
+    model loaded here, from a path or an in-memory model, twice in a row."""
+    import keras
+    import numpy as np
+
+    from edgekit.optimize import PruneConfig, prune, prune_channels
+
+    monkeypatch.setenv(isolate.CRASH_ENV, "fine-tuning:once")
+    left = sorted(Path(tempfile.gettempdir()).glob("edgekit-finetune-*"))  # other runs' own
+    x = np.random.default_rng(0).uniform(0, 255, (24, 32, 32, 3)).astype(np.float32)
+    config = PruneConfig(sparsity=0.5, epochs=1, min_weights=1)
+    with caplog.at_level("WARNING", logger="edgekit"):
+        r = prune(tiny_keras, x, config=config)
+    assert any("native code crashed (SIGSEGV) while fine-tuning" in m for m in caplog.messages)
+    assert isinstance(r.model, keras.Model) and r.sparsity == pytest.approx(0.5, abs=0.05)
+    assert r.model.predict(x[:2], verbose=0).shape[0] == 2
+    monkeypatch.delenv(isolate.CRASH_ENV)
+    original = keras.models.load_model(tiny_keras, compile=False)
+    again = prune_channels(original, x, ratio=0.3, epochs=1)  # an in-memory model this time
+    assert again.flops_after < again.flops_before and isinstance(again.model, keras.Model)
+    assert sorted(Path(tempfile.gettempdir()).glob("edgekit-finetune-*")) == left
+
+
+def test_python_prune_crash_twice_raises_native_crash_error(tiny_keras, monkeypatch):
+    import numpy as np
+
+    from edgekit.optimize import PruneConfig, prune
+
+    monkeypatch.setenv(isolate.CRASH_ENV, "fine-tuning")
+    x = np.random.default_rng(0).uniform(0, 255, (24, 32, 32, 3)).astype(np.float32)
+    with pytest.raises(NativeCrashError, match="crashed .SIGSEGV. while fine-tuning"):
+        prune(tiny_keras, x, config=PruneConfig(sparsity=0.5, epochs=1, min_weights=1))

@@ -22,7 +22,7 @@ import numpy as np
 
 from edgekit._deps import need
 from edgekit.errors import ConfigError
-from edgekit.optimize import finetune
+from edgekit.optimize import contained, finetune
 from edgekit.optimize.masks import MaskKeeper, holds_m_n, m_n_mask
 from edgekit.optimize.reconstruct import reconstruct
 
@@ -191,8 +191,15 @@ def prune(
     Raises:
         ConfigError: bad settings or data; nothing in the model can be pruned.
     """
+    config = config or PruneConfig()
+    trains = data is not None and config.epochs > 0  # fine-tuning: in a child (`contained`)
+    return contained.run(_prune, model, data, trains=trains, progress=progress, config=config,
+                         val=val, labels=labels, preprocess=preprocess)  # fmt: skip
+
+
+def _prune(model, data, *, config, val, labels, preprocess, progress) -> PruneResult:
     prep = prepare(model, data, val=val, labels=labels, preprocess=preprocess)
-    result = prune_with(prep, config or PruneConfig(), progress=progress)
+    result = prune_with(prep, config, progress=progress)
     result.notes += prep.notes + far_warning(result)
     for note in result.notes:
         log.warning(note)

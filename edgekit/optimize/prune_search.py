@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 
 from edgekit.errors import BudgetNotMetError, ConfigError
+from edgekit.optimize import contained
 from edgekit.optimize.prune import PruneConfig, PruneResult, prepare, prune_with
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ def prune_to_budget(
         ConfigError: bad settings or data.
     """
     config = config or PruneConfig()
+    return contained.run(_to_budget, model, data, trains=config.epochs > 0, progress=progress,
+                         config=config, max_drop=max_drop, steps=steps, val=val, labels=labels,
+                         preprocess=preprocess)  # fmt: skip
+
+
+def _to_budget(model, data, *, config, max_drop, steps, val, labels, preprocess, progress):
     if max_drop < 0:
         raise ConfigError(f"--max-drop is in points and >= 0; got: {max_drop}")
     if data is None:

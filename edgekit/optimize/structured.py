@@ -24,7 +24,7 @@ import numpy as np
 
 from edgekit._deps import need
 from edgekit.errors import ConfigError
-from edgekit.optimize import channels, finetune, latency
+from edgekit.optimize import channels, contained, finetune, latency
 from edgekit.optimize.prune import PruneData, drop_of, far_warning, prepare, score, strip
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,6 @@ def prune_channels(
     Raises:
         ConfigError: bad ratio/criterion, a subclassed model, or nothing prunable.
     """
-    keras = need("keras", what="structured pruning")
     if not 0 < ratio < 1:
         raise ConfigError(f"--structured takes a channel fraction in (0, 1); got: {ratio}")
     if criterion not in CRITERIA:
@@ -123,6 +122,18 @@ def prune_channels(
         raise ConfigError("--criterion sensitivity needs --data or --val to measure accuracy")
     _check_ints(multiple=multiple, threads=threads, input_size=input_size)
     multiple = multiple or latency.simd_channels(target)
+    return contained.run(
+        _prune_channels, model, data, trains=data is not None and epochs > 0, progress=progress,
+        ratio=ratio, criterion=criterion, multiple=multiple, target=target, threads=threads,
+        input_size=input_size, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, val=val, labels=labels, preprocess=preprocess,
+    )  # fmt: skip
+
+
+def _prune_channels(model, data, *, ratio, criterion, multiple, target, threads, input_size,
+                    epochs, batch_size, learning_rate, val, labels, preprocess,
+                    progress) -> StructuredResult:  # fmt: skip
+    keras = need("keras", what="structured pruning")
     say = progress or log.info
     prep = prepare(model, data, val=val, labels=labels, preprocess=preprocess)
     model = prep.original
