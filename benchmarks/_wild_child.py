@@ -40,6 +40,8 @@ def prepare(model_id: str, work: Path) -> None:
     if isinstance(x, list):
         x = dict(zip(_input_names(local), x))
     _save_inputs(work, x)
+    if m.bench_inputs:  # one sample, as `edgekit bench --inputs` takes it
+        np.savez(work / "bench.npz", **wild_data.tensors(m, 1))
     ref = _reference(m, local, x)
     np.savez(work / "reference.npz", *ref)
     if m.data.startswith(("faces", "photos")):

@@ -283,6 +283,7 @@ def _artifact(m: wild.Model, work: Path, local: str) -> str:
 def step_bench(m: wild.Model, work: Path, local: str) -> list[dict]:
     target = "edgekit-out" if m.keras else local
     argv = ["edgekit", "bench", target, "--runs", "20", "--warmup", "3", "--json", "bench.json"]
+    argv += ["--inputs", "bench.npz"] if m.bench_inputs else []  # as a user of such a model
     result = cli(argv, work, 600)
     if result["outcome"] == "ok" and (work / "bench.json").exists():
         result["message"] = _bench_line(json.loads((work / "bench.json").read_text()))

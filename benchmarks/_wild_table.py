@@ -14,9 +14,6 @@ WHY = {
     "and box offsets per position, which need the image pyramid, NMS and the R-/O-Net "
     "refinement to become detections: a pipeline, not a head the demo decodes (SSD, anchor "
     "SSD, YOLO); the demo's one line says what it can read",
-    ("silero-vad", "bench"): "bench feeds random inputs; Silero VAD needs a 512-sample chunk "
-    "and its sample rate (8000 or 16000) in the int64 `sr` input, and a random `sr` makes "
-    "its STFT pad fail inside ONNX Runtime; the error is ONNX Runtime's own, in one line",
 }
 # Why an artifact missed its parity tolerance, by (model, file).
 PARITY_WHY = {

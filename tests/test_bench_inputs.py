@@ -34,7 +34,7 @@ def test_feed_by_name_and_by_position_cast_and_quantized(tmp_path):
     ("arrays", "words"),
     [
         ({"image": np.zeros((1, 4, 4, 3)), "rate": np.array([1])}, "no array for input 'sr'"),
-        ({"image": np.zeros((1, 5, 4, 3)), "sr": np.array([1])}, "takes [1, 4, 4, 3]"),
+        ({"image": np.zeros((5, 4, 3)), "sr": np.array([1])}, "takes [1, 4, 4, 3]"),
     ],
 )
 def test_a_feed_that_does_not_fit_says_which_input(tmp_path, arrays, words):

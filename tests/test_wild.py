@@ -252,3 +252,16 @@ def test_onnx_from_the_wild_bench_and_info(tmp_path, model_id):
     info = run_cli("info", name, cwd=tmp_path)
     clean(info, "info")
     assert "input" in info.stdout
+
+
+def test_silero_vad_benches_on_its_own_inputs(tmp_path):
+    """Random values break Silero VAD (its `sr` input must be 8000 or 16000); with the inputs
+    a user gives (`--inputs`, one 512-sample chunk at 16 kHz, a zero state) it benches."""
+    _, src = fetched("silero-vad")
+    name = user_folder(tmp_path, src)
+    np.savez(tmp_path / "vad.npz", **wild_data.vad(1))
+    res = run_cli("bench", name, "--inputs", "vad.npz", "--runs", "5", "--warmup", "1",
+                  "--json", "r.json", cwd=tmp_path)  # fmt: skip
+    clean(res, "bench --inputs")
+    (result,) = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert result["runs"] == 5 and result["runtime"].startswith("onnxruntime")

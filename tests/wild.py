@@ -77,6 +77,7 @@ class Model:
     preprocess: str = ""
     input_shape: str = ""
     anchors: dict = field(default_factory=dict)
+    bench_inputs: bool = False  # random values break it: bench runs on its own inputs
 
     @property
     def source(self) -> str:
@@ -123,6 +124,7 @@ def corpus() -> list[Model]:
                 preprocess=m.get("preprocess", ""),
                 input_shape=m.get("input_shape", ""),
                 anchors=anchors,
+                bench_inputs=bool(m.get("bench_inputs")),
             )
         )
     return out

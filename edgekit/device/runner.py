@@ -232,7 +232,9 @@ def load_feed(path, specs) -> list[np.ndarray]:
             )
         x = np.asarray(data[key])
         want = [d if d > 0 else x.shape[k] if k < x.ndim else 1 for k, d in enumerate(spec.shape)]
-        if x.size != int(np.prod(want, dtype=np.int64)):
+        if x.size == int(np.prod(want, dtype=np.int64)):
+            x = x.reshape(want)
+        elif x.ndim != len(want):  # same rank: sizes a runtime left free (ONNX) are the user's
             raise RunnerError(
                 f"--inputs: {key} has shape {list(x.shape)}; input {spec.name!r} takes "
                 f"{list(spec.shape)}"
@@ -240,7 +242,7 @@ def load_feed(path, specs) -> list[np.ndarray]:
         if spec.quantized and x.dtype.kind == "f":
             lo, hi = INT_RANGES[spec.dtype]
             x = np.clip(np.round(x / spec.scale + spec.zero_point), lo, hi)
-        feed.append(np.ascontiguousarray(x.reshape(want).astype(spec.dtype)))
+        feed.append(np.ascontiguousarray(x.astype(spec.dtype)))
     return feed
 
 
