@@ -163,3 +163,25 @@ def test_npu_phones_name_a_soc_litert_compiles_for(name, vendor):
     assert soc.split(":")[1].lower() in repr(target).lower()
     with pytest.raises(ConfigError, match="galaxy-s24, pixel8, vivo-x100"):
         profiles.npu_soc("rpi5")
+
+
+@pytest.mark.light
+def test_the_local_profile_follows_this_cpus_isa_and_cores():
+    """The generic x86-64 profile (AVX2, 8 cores) seen through another CPU's flags: AVX-512
+    doubles fp32 per core, VNNI makes int8 4x fp32, BF16 gives 16-bit arithmetic at 2x."""
+    from edgekit.device.profiles import for_this_cpu, generic_local, get
+
+    base = get("x86-64")
+    per_core = base.cpu.peak_gflops["fp32"] / base.cpu.cores
+    avx2 = for_this_cpu(base, ["avx2", "fma"], 4)
+    assert avx2.cpu.cores == 4 and avx2.cpu.peak_gflops["fp32"] == pytest.approx(4 * per_core)
+    assert avx2.cpu.peak_gflops["int8"] == pytest.approx(2 * avx2.cpu.peak_gflops["fp32"])
+    assert "fp16" not in avx2.cpu.peak_gflops
+    spr = for_this_cpu(base, ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], 4)
+    assert spr.cpu.peak_gflops["fp32"] == pytest.approx(2 * avx2.cpu.peak_gflops["fp32"])
+    assert spr.cpu.peak_gflops["int8"] == pytest.approx(4 * spr.cpu.peak_gflops["fp32"])
+    assert spr.cpu.peak_gflops["fp16"] == pytest.approx(2 * spr.cpu.peak_gflops["fp32"])
+    assert base.cpu.peak_gflops == get("x86-64").cpu.peak_gflops  # the file's profile untouched
+    import os
+
+    assert generic_local().cpu.cores == (os.cpu_count() or 1)

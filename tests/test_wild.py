@@ -123,9 +123,9 @@ def test_basic_pitch_savedmodel_matches_spotifys_own_artifacts(basic_pitch_out):
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="edgekit's own parity reference for this SavedModel is 1.75e-3 off its artifacts "
-    "(which agree with Spotify's nmp.onnx within 2e-6); reported on issue 13",
+    strict=False,  # CPU-dependent: it fails on an AVX2 EPYC and passes on a Sapphire Rapids
+    reason="on some CPUs edgekit's own parity reference for this SavedModel (TensorFlow's run "
+    "of it) is 1.75e-3 off its artifacts, which agree with Spotify's nmp.onnx within 2e-6",
 )
 def test_basic_pitch_own_parity_passes(basic_pitch_out):
     parity_passed(basic_pitch_out[3])

@@ -175,7 +175,37 @@ def generic_local() -> DeviceProfile:
         raise ConfigError(
             f"no generic profile for this machine; got: {arch}; name a device id instead"
         )
-    return get(GENERIC[arch])
+    import os
+
+    from edgekit.fingerprint import isa_flags
+
+    return for_this_cpu(get(GENERIC[arch]), isa_flags(), os.cpu_count() or 1)
+
+
+# x86 arithmetic per core-cycle against AVX2's 2 x 256-bit FMA (32 fp32 FLOP): AVX-512 doubles
+# the vector (VFMADD on 16 lanes); VNNI's VPDPBUSD does a 4-way u8 x s8 dot product per 32-bit
+# lane in one instruction (int8 4x fp32; 2x without it, through VPMADDUBSW + VPADDD);
+# AVX512_BF16's VDPBF16PS does 2 bf16 products per lane (2x fp32). AMX is left out: its tile
+# throughput needs large matrices that edge models rarely give it.
+X86_FP32_PER_CYCLE = {"avx512f": 64, "avx2": 32}
+
+
+def for_this_cpu(p: DeviceProfile, isa: list[str], cores: int) -> DeviceProfile:
+    """A generic profile with this CPU's cores and ISA: its per-precision peaks follow the
+    vector width and the int8 and bf16 instructions the flags show (x86), so an estimate here
+    ranks int8, bf16 and fp32 as this CPU runs them."""
+    per_core = {k: v / max(p.cpu.cores, 1) for k, v in p.cpu.peak_gflops.items()}
+    peaks = {k: round(v * cores, 1) for k, v in per_core.items()}
+    if p.cpu.arch == "x86_64":
+        width = next((v for k, v in X86_FP32_PER_CYCLE.items() if k in isa), 32)
+        fp32 = peaks["fp32"] * width / 32
+        peaks["fp32"] = round(fp32, 1)
+        peaks["int8"] = round(fp32 * (4 if {"avx512_vnni", "avx_vnni"} & set(isa) else 2), 1)
+        if {"avx512_bf16", "amx_bf16"} & set(isa):
+            peaks["fp16"] = round(2 * fp32, 1)  # the planner costs bf16 as 16-bit arithmetic
+    clusters = [dataclasses.replace(p.cpu.clusters[0], cores=cores)]
+    cpu = dataclasses.replace(p.cpu, clusters=clusters, isa=sorted(set(isa)), peak_gflops=peaks)
+    return dataclasses.replace(p, cpu=cpu)
 
 
 def all_profiles() -> list[DeviceProfile]:
