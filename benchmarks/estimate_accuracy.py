@@ -9,7 +9,8 @@
 Every held-out row also gets the ~80% interval the estimator would give it, nested: sized from
 the held-out errors of the *other* groups only (`fit.tier_intervals` on the training rows),
 for the row's tier as the training fit sees it: "pair" (its device and runtime have >= 5
-rows), "runtime" (the runtime is extrapolated to the device), "device" (an unseen device).
+rows), "runtime" (the runtime is extrapolated to the device from its rows elsewhere),
+"new-runtime" (no row of the runtime anywhere), "device" (an unseen device).
 Median absolute percentage error and interval coverage per split, per tier, per device and
 per runtime.
 

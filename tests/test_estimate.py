@@ -57,6 +57,10 @@ def test_leave_one_model_out_meets_the_overall_goal():
         assert low < 1 < high
     spread = {t: hi / lo for t, (lo, hi) in model.intervals.items()}
     assert spread["pair"] < spread["device"] and spread["pair"] < spread["runtime"]
+    # a runtime with rows on other devices knows more than one with no row anywhere
+    assert spread["runtime"] < spread["new-runtime"]
+    trt = next(o for o in obs if o.runtime == "tensorrt")
+    assert F.solve([o for o in obs if o.runtime != "tensorrt"]).tier(trt) == "new-runtime"
 
 
 @pytest.mark.light

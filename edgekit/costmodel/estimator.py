@@ -36,7 +36,7 @@ class Estimate:
     basis: str
     unit: str = ""
     error: str | None = None
-    tier: str = ""  # pair | runtime | device: what the interval was sized on
+    tier: str = ""  # pair | runtime | new-runtime | device: what the interval was sized on
     parts_ms: dict[str, float] = field(default_factory=dict)  # roofline split (unscaled)
     cpu_ops: list[str] = field(default_factory=list)  # op types the path leaves to the CPU
     warning: str = ""  # e.g. a deprecated runtime

@@ -20,8 +20,10 @@ family, and what the device does with other runtimes. The link time of an off-ch
 (`roofline.Parts.link_s`) is physics and is added after the fitted factor, not scaled by it.
 
 Intervals come from held-out errors of the situation an estimate is in (`TIERS`): a device and
-runtime with published rows (leave-one-model-out errors), a runtime extrapolated to a known
-device (leave-one-runtime-out), a device never seen (leave-one-device-out).
+runtime with published rows, or a runtime with rows on other devices only (leave-one-model-out
+errors of rows in that situation: the model is new to the fit, the runtime is not), a runtime
+with no published row anywhere (leave-one-runtime-out), a device never seen
+(leave-one-device-out).
 
 Example:
     >>> model = fit(list(published_observations()))
@@ -48,9 +50,14 @@ PENALTY = {"rt": 0.5, "dev": 1.0, "dev|rt": 2.0, "rt|prec": 0.6, "rt|cpu": 1.0, 
            "dev|rt|bench": 0.3, "cov": 0.03, "share": 1.0, "slope": 1.0}  # fmt: skip
 COVERAGE = 0.80
 MIN_PAIR_ROWS = 5  # a device/runtime pair with this many rows is "measured" (tier "pair")
+# tier -> the held-out split whose errors size its interval, taken from the rows of that split
+# that were in the same tier when held out. "runtime" (the runtime has rows, none or few on this
+# device) is what a new model meets there: leave-one-model-out rows in that tier, not the
+# leave-one-runtime-out errors of a runtime the fit never saw ("new-runtime")
 TIERS = {
-    "pair": "model",  # tier -> the held-out split whose errors size its interval
-    "runtime": "runtime",
+    "pair": "model",
+    "runtime": "model",
+    "new-runtime": "runtime",
     "device": "device",
 }
 # accelerator families by name: kernels are written per vendor architecture
@@ -184,6 +191,7 @@ class Fit:
     intercept: float
     counts: dict[tuple, int] = field(default_factory=dict)  # (device, runtime) -> rows
     devices: set[str] = field(default_factory=set)
+    runtimes: set[str] = field(default_factory=set)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def log_ratio(self, obs: Observation) -> float:
@@ -197,9 +205,11 @@ class Fit:
         return obs.base_ms() * float(np.exp(self.log_ratio(obs))) + obs.link_ms()
 
     def tier(self, obs: Observation) -> str:
-        """How much the fit knows of this setup: "pair", "runtime" or "device"."""
+        """How much the fit knows of this setup: "pair", "runtime", "new-runtime" or "device"."""
         if obs.device not in self.devices:
             return "device"
+        if obs.runtime not in self.runtimes:
+            return "new-runtime"
         pair = self.counts.get((obs.device, obs.runtime), 0)
         return "pair" if pair >= MIN_PAIR_ROWS else "runtime"
 
@@ -280,7 +290,8 @@ def solve(obs: list[Observation]) -> Fit:
     for o in obs:
         if o.bench != "user":  # the user's rows are counted apart (calibrate.current_fit)
             counts[(o.device, o.runtime)] = counts.get((o.device, o.runtime), 0) + 1
-    return Fit(columns, beta, mu, counts=counts, devices={o.device for o in obs})
+    devices, runtimes = {o.device for o in obs}, {o.runtime for o in obs}
+    return Fit(columns, beta, mu, counts=counts, devices=devices, runtimes=runtimes)
 
 
 def _scaled_part(o: Observation) -> float:
