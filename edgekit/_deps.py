@@ -18,6 +18,7 @@ EXTRAS = {
     "onnx": "convert",
     "onnxruntime": "onnx",
     "optuna": "plan",
+    "filelock": "plan",
     "ray": "ray",
     "cv2": "",
 }

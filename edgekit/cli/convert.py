@@ -138,8 +138,9 @@ def command(
     else:
         out_console = console()
         out_console.print(convert_table(report, verbose=verbose))
+        n = len(report.artifacts)
         out_console.print(
-            f"wrote {len(report.artifacts)} artifacts and edgekit.json to {report.out} "
+            f"wrote {n} artifact{'' if n == 1 else 's'} and edgekit.json to {report.out} "
             f"in {report.seconds:.1f} s"
         )
         if report.failed:

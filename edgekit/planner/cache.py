@@ -3,7 +3,9 @@
 An entry is `cache_dir("plan", <model sha256>, <key hash>)`; the key hashes what the result
 depends on (the candidate, the calibration and validation data, edgekit's version). An entry
 is written in a sibling folder and renamed into place, so it is complete or absent: two
-workers making the same entry at once both finish, the second one's copy is dropped.
+workers making the same entry at once both finish, the second one's copy is dropped. An
+entry that costs minutes (a pruned, fine-tuned variant) is made under a lock instead, so a
+second worker waits for it rather than making it again on the same cores.
 """
 
 from __future__ import annotations
@@ -59,6 +61,18 @@ def writing(path: Path):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive(path: Path):
+    """Held by one process at a time (all of this machine's workers): make `path` inside
+    unless it exists by then."""
+    from edgekit._deps import need
+
+    lock = need("filelock", what="edgekit plan").FileLock
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with lock(path.parent / f".{path.name}.lock"):
+        yield
 
 
 def save_result(folder_: Path, result: dict) -> None:

@@ -114,6 +114,7 @@ def plan(
     from edgekit.planner.workers import Pool
 
     with Pool(workers, ray=ray, quiet=quiet) as pool:
+        pool.warm()  # workers import TensorFlow while this process reads the model
         ev = Evaluator(setup, pool, runs, say)
         say("reading the model: input size, pruning, the reference accuracy")
         info, notes = ev.describe()
@@ -169,6 +170,7 @@ class Evaluator:
             evaluate=lambda cs: self.points(target, cs), budget_ms=budget_ms,
             max_drop=max_drop, trials=trials, batch=self.pool.workers, seed=seed,
             reference=ref, measured=target.basis == "measured",
+            built=lambda build: build in self.builds,
         )  # fmt: skip
         tp = report.TargetPlan(target.id, target.basis, budget_ms, max_drop, outcome.points,
                                outcome.screened, outcome.space)  # fmt: skip

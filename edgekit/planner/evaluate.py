@@ -101,20 +101,31 @@ def variant(setup: Setup, prune: float, size: int | None, *, tuned: bool = True)
     path = entry / f"{stem}.keras"
     if path.exists():
         return path
+    with cache.exclusive(entry):  # another worker may be making it: wait, then take it
+        if not path.exists():
+            _make_variant(setup, prune, size, tuned, entry, path)
+    return path
+
+
+def _make_variant(setup: Setup, prune, size, tuned: bool, entry: Path, path: Path) -> None:
     keras = _keras()
-    model = keras.models.load_model(setup.model, compile=False)
+    if prune and size:  # pruned (and fine-tuned) once at the model's own size, for every size
+        model = keras.models.load_model(variant(setup, prune, None, tuned=tuned), compile=False)
+        prune = 0
+    else:
+        model = keras.models.load_model(setup.model, compile=False)
     if prune:
         from edgekit.optimize import prune_channels
 
         data = setup.calib if tuned else None
         labels = list(setup.labels) if setup.labels else None
+        keras.utils.set_random_seed(0)  # the same variant from the same inputs, run to run
         model = prune_channels(model, data, ratio=prune, epochs=setup.epochs if data else 0,
                                labels=labels).model  # fmt: skip
     if size:
         model = resized(model, size)
     with cache.writing(entry) as tmp:
         model.save(tmp / path.name)
-    return path
 
 
 def build(setup: Setup, fmt: str, precision: str, prune: float, size: int | None) -> dict:

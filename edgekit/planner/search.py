@@ -78,11 +78,14 @@ def run(
     seed: int = 0,
     reference: Candidate,
     measured: bool = False,
+    built: Callable[[tuple], bool] = lambda build: False,
 ) -> Outcome:
     """Search one target. `screen` estimates a candidate before conversion; `evaluate`
     converts and measures a batch; `trials` caps the artifacts converted (default: a fifth
     of the builds the screen keeps, at least 8). A converted artifact is timed at every
-    thread count of the space: a timed run costs little beside a conversion."""
+    thread count of the space: a timed run costs little beside a conversion. A batch holds
+    `batch` conversions still to make (`built` tells those already made, e.g. the
+    reference), so that no worker waits idle beside one long conversion."""
     optuna = need("optuna", what="edgekit plan")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cands = space.candidates()
@@ -98,7 +101,7 @@ def run(
     asked, idle = 0, 0  # idle: asks in a row that brought nothing new (the space is spent)
     while _evaluated(done) < limit and idle < IDLE_ASKS:
         trials_, fresh = [], []
-        while len(fresh) < batch and idle < IDLE_ASKS:
+        while _new(fresh, done, built) < batch and idle < IDLE_ASKS:
             trial = study.ask()
             asked += 1
             cand = _candidate(trial, space)
@@ -112,7 +115,7 @@ def run(
             else:
                 done[cand] = Point(cand, estimates[cand], stage="screened",
                                    error=estimates[cand].error)  # fmt: skip
-            if _evaluated(done) + len(fresh) >= limit:
+            if _evaluated(done) + _new(fresh, done) >= limit:
                 break
         # the other thread counts of an artifact cost a timed run, not a conversion: all are
         # tried, screened or not (thread scaling is what an estimate knows least: a tiny model
@@ -169,6 +172,12 @@ def _opt(v: int | None) -> int:
 def _evaluated(done: dict) -> int:
     """Artifacts converted so far (a build timed at several thread counts counts once)."""
     return len({p.candidate.build for p in done.values() if p.stage == "evaluated"})
+
+
+def _new(fresh: list[Candidate], done: dict, built=lambda build: False) -> int:
+    """Conversions a batch adds: builds of `fresh` not evaluated yet (nor made before)."""
+    seen = {p.candidate.build for p in done.values() if p.stage == "evaluated"}
+    return len({c.build for c in fresh if c.build not in seen and not built(c.build)})
 
 
 def _tell(study, trial, p: Point, budget_ms: float, max_drop: float | None) -> None:
