@@ -235,3 +235,55 @@ def test_worker_crash_and_a_script_without_main_guard_say_which(tmp_path):
     assert '`if __name__ == "__main__":`' in r.stderr and "native crash" not in r.stderr
 
     assert "native crash" in _why_broken([-11])  # a worker a segfault ended
+
+
+def test_a_variant_that_lost_more_than_max_drop_rules_out_its_other_precisions():
+    """The search itself, with the conversions stood in by a table: pruning loses 5 points
+    whatever the precision, so once one pruned build is scored, the other pruned candidates
+    are ruled out unconverted and the conversions go to the unpruned ones."""
+    from edgekit.planner import search
+    from edgekit.planner.latency import Latency
+    from edgekit.planner.space import Candidate, Space
+
+    sp = Space({"tflite": ["fp32", "fp16", "int8"], "openvino": ["fp32", "fp16", "int8"]},
+               prunes=[0.0, 0.25, 0.5], sizes=[None], threads=[1])  # fmt: skip
+    speed = {"fp32": 1.0, "fp16": 0.8, "int8": 0.5}
+
+    def ms(c):
+        return speed[c.precision] * (1 - c.prune)
+
+    def screen(c):
+        return Latency(ms(c), ms(c) * 0.9, ms(c) * 1.1, "measured")
+
+    scored = {}
+
+    def evaluate(cands):
+        out = []
+        for c in cands:
+            scored[(c.prune, c.input_size)] = 0.95 if c.prune else 1.0
+            acc = scored[(c.prune, c.input_size)]
+            out.append(search.Point(c, Latency(ms(c), None, None, "measured"), acc,
+                                    100 * (1 - acc)))  # fmt: skip
+        return out
+
+    def variant_miss(c):
+        acc = scored.get((c.prune, c.input_size))
+        return (acc, 100 * (1 - acc)) if acc is not None and c.prune else None
+
+    ref = Candidate("tflite", "fp32", threads=1)
+    common = dict(screen=screen, evaluate=evaluate, budget_ms=0.9, max_drop=1.0, trials=6,
+                  reference=ref, measured=True)  # fmt: skip
+    ruled = search.run(sp, variant_miss=variant_miss, **common)
+    pruned = {
+        p.candidate.prune for p in ruled.points if p.stage == "evaluated" and p.candidate.prune
+    }
+    assert len(pruned) <= 2  # one scored build per pruning level at most
+    assert any(p.stage == "screened" and p.drop == pytest.approx(5.0) for p in ruled.points)
+    best = min((p for p in ruled.points if p.meets(0.9, 1.0)), key=lambda p: p.latency.ms)
+    assert best.candidate.precision == "int8" and not best.candidate.prune
+    scored.clear()
+    blind = search.run(sp, **common)  # without the rule: conversions spent on pruned builds
+    spent = [p for p in blind.points if p.stage == "evaluated" and p.candidate.prune]
+    assert len(spent) > len(
+        [p for p in ruled.points if p.stage == "evaluated" and p.candidate.prune]
+    )

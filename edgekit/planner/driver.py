@@ -22,6 +22,9 @@ from edgekit.planner.search import Point
 from edgekit.planner.space import Candidate, Target
 
 log = logging.getLogger(__name__)
+# accuracy points a quantized artifact may, by chance, score above its Keras variant: a
+# variant that misses --max-drop by more rules out every precision of it
+VARIANT_SLACK = 0.5
 
 
 @dataclass
@@ -62,7 +65,7 @@ def plan(
     sizes=None,
     threads=None,
     only=None,
-    epochs: int = 2,
+    epochs: int = 4,
     calib_samples: int | None = None,
     seed: int = 0,
     runs: int = RUNS,
@@ -171,6 +174,7 @@ class Evaluator:
             max_drop=max_drop, trials=trials, batch=self.pool.workers, seed=seed,
             reference=ref, measured=target.basis == "measured",
             built=lambda build: build in self.builds,
+            variant_miss=lambda c: self._variant_miss(c, max_drop),
         )  # fmt: skip
         tp = report.TargetPlan(target.id, target.basis, budget_ms, max_drop, outcome.points,
                                outcome.screened, outcome.space)  # fmt: skip
@@ -184,6 +188,19 @@ class Evaluator:
         if r.get("variant_accuracy") is None:
             raise ConfigError(f"the reference conversion failed; got: {r.get('error')}")
         self.setup = dataclasses.replace(self.setup, reference=r["variant_accuracy"])
+
+    def _variant_miss(self, c: Candidate, max_drop: float | None) -> tuple | None:
+        """(accuracy, drop) of the candidate's pruned/resized Keras variant when a build of
+        it has scored the variant and it lost more than `max_drop` (with VARIANT_SLACK)."""
+        ref = self.setup.reference
+        if max_drop is None or ref is None or not (c.prune or c.input_size):
+            return None
+        for b, r in self.builds.items():
+            acc = r.get("variant_accuracy")
+            if b[2:] == (c.prune, c.input_size) and acc is not None:
+                drop = 100 * (ref - acc)
+                return (acc, drop) if drop > max_drop + VARIANT_SLACK else None
+        return None
 
     def _scale(self, target: Target, ref: Candidate) -> float:
         """Measured over estimated for the reference: estimates of a measured target (this

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # Core ML off macOS: the precisions whose arithmetic a Keras model can stand in for (float
 # weights, or coremltools' linear int8 weights applied to the Keras kernels)
 PROXIED = ("fp32", "fp16", "int8", BUDGETED)
+LEARNING_RATE = 3e-4  # fine-tuning a pruned variant; see docs/plan.md for the measurement
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Setup:
     calib_samples: int = 100
     max_drop: float | None = None
     reference: float | None = None  # the original model's accuracy on val (0..1)
-    epochs: int = 2  # fine-tuning epochs after pruning (distillation on the calib images)
+    epochs: int = 4  # fine-tuning epochs after pruning (distillation on the calib images)
     data_key: str = ""  # hash of calib + val + labels
     ship: bool = False  # return the artifact's bytes (Ray: the driver may be another machine)
 
@@ -96,7 +97,8 @@ def variant(setup: Setup, prune: float, size: int | None, *, tuned: bool = True)
         return Path(setup.model)
     stem = Path(setup.model).stem + (f"-p{round(prune * 100)}" if prune else "")
     stem += f"-s{size}" if size else ""
-    key = {"variant": [prune, size], "tuned": tuned and bool(prune), "epochs": setup.epochs}
+    key = {"variant": [prune, size], "tuned": tuned and bool(prune), "epochs": setup.epochs,
+           "learning_rate": LEARNING_RATE}  # fmt: skip
     entry = cache.entry(setup, key)
     path = entry / f"{stem}.keras"
     if path.exists():
@@ -121,7 +123,7 @@ def _make_variant(setup: Setup, prune, size, tuned: bool, entry: Path, path: Pat
         labels = list(setup.labels) if setup.labels else None
         keras.utils.set_random_seed(0)  # the same variant from the same inputs, run to run
         model = prune_channels(model, data, ratio=prune, epochs=setup.epochs if data else 0,
-                               labels=labels).model  # fmt: skip
+                               learning_rate=LEARNING_RATE, labels=labels).model  # fmt: skip
     if size:
         model = resized(model, size)
     with cache.writing(entry) as tmp:

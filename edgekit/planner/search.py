@@ -33,7 +33,8 @@ class Point:
     drop: float | None = None  # points below the original model on --val
     accuracy_basis: str | None = None
     artifact: str | None = None
-    stage: str = "evaluated"  # evaluated | screened (ruled out by the estimate alone)
+    stage: str = "evaluated"  # evaluated | screened (ruled out unconverted: the estimate, or
+    # a variant that already lost more than --max-drop)
     error: str | None = None
     variant: str | None = None  # the pruned/resized Keras model it was converted from
 
@@ -79,13 +80,17 @@ def run(
     reference: Candidate,
     measured: bool = False,
     built: Callable[[tuple], bool] = lambda build: False,
+    variant_miss: Callable[[Candidate], tuple[float, float] | None] = lambda c: None,
 ) -> Outcome:
     """Search one target. `screen` estimates a candidate before conversion; `evaluate`
     converts and measures a batch; `trials` caps the artifacts converted (default: a fifth
     of the builds the screen keeps, at least 8). A converted artifact is timed at every
     thread count of the space: a timed run costs little beside a conversion. A batch holds
     `batch` conversions still to make (`built` tells those already made, e.g. the
-    reference), so that no worker waits idle beside one long conversion."""
+    reference), so that no worker waits idle beside one long conversion. A candidate whose
+    pruned or resized Keras variant already lost more than --max-drop (`variant_miss` gives
+    its accuracy and drop once one build of it is scored) is ruled out unconverted: no
+    precision of it wins the points back."""
     optuna = need("optuna", what="edgekit plan")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cands = space.candidates()
@@ -110,7 +115,10 @@ def run(
                 idle += 1
                 continue
             idle = 0
-            if cand in kept or cand == reference:  # the reference is measured anyway: what
+            miss = variant_miss(cand) if cand != reference else None
+            if miss is not None:
+                done[cand] = Point(cand, estimates[cand], *miss, stage="screened")
+            elif cand in kept or cand == reference:  # the reference is measured anyway: what
                 fresh.append(cand)  # a miss is told against, and often the closest one
             else:
                 done[cand] = Point(cand, estimates[cand], stage="screened",
